@@ -1,0 +1,210 @@
+/**
+ * The plugin contracts. Sources bring images, detectors find secrets in text, filters decide what is
+ * actionable, sinks write results. The pipeline (core/scan.ts) owns everything between them.
+ */
+import type { Limits } from './limits.ts'
+import type { Confidence, Diagnostic, DispositionKind, ScanResult, SourceType } from './result.ts'
+
+export interface Platform {
+  os: string
+  architecture: string
+  variant?: string
+  'os.version'?: string
+}
+
+export interface HistoryEntry {
+  created?: string
+  created_by?: string
+  comment?: string
+  author?: string
+  /** true for metadata-only steps (ENV, LABEL...) that produced no layer */
+  empty_layer: boolean
+}
+
+/** The parts of an image config the scanner and explorer read. `raw` keeps the whole document. */
+export interface ImageConfig {
+  digest: string
+  raw: Record<string, unknown>
+  platform?: Platform
+  env: string[]
+  labels: Record<string, string>
+  cmd: string[]
+  entrypoint: string[]
+  user: string
+  workingDir: string
+  exposedPorts: string[]
+  volumes: string[]
+  stopSignal: string
+  history: HistoryEntry[]
+  diffIds: string[]
+}
+
+export interface LayerDescriptor {
+  digest: string
+  mediaType: string
+  /** compressed size as the manifest states it */
+  size: number
+  urls?: string[]
+  annotations?: Record<string, string>
+}
+
+export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo' | 'other'
+
+/** One tar entry of an uncompressed layer, exactly as the archive holds it (whiteouts included). */
+export interface LayerEntry {
+  /** normalised: no leading `./` or `/`, no trailing `/` */
+  path: string
+  type: EntryType
+  size: number
+  mode: number
+  uid: number
+  gid: number
+  mtime?: Date
+  /** symlink or hardlink target, as written in the archive */
+  linkname?: string
+  /**
+   * The file's bytes. Read it, or don't: the producer drains an unread body before it yields the
+   * next entry, so a consumer never stalls the archive by skipping a file.
+   */
+  body: AsyncIterable<Uint8Array>
+}
+
+export interface OpenOptions {
+  signal?: AbortSignal
+  /** called with the number of compressed bytes read so far */
+  onProgress?: (bytes: number) => void
+}
+
+export interface Layer extends LayerDescriptor {
+  /** 0-based position in the manifest */
+  index: number
+  /**
+   * The blob's bytes as stored (compressed), verified while they stream: the stream fails with
+   * DIGEST_MISMATCH at its end when the bytes do not hash to `digest`.
+   */
+  blob(options?: OpenOptions): Promise<ReadableStream<Uint8Array>>
+  /** The layer's tar entries: decompressed by magic bytes, digest-verified, in archive order. */
+  entries(options?: OpenOptions): AsyncIterable<LayerEntry>
+}
+
+export interface ManifestInfo {
+  mediaType: string
+  digest: string
+  size: number
+  /** the parsed manifest document */
+  raw: Record<string, unknown>
+}
+
+/** One platform image. */
+export interface Target {
+  /** what the user asked for, normalised (`registry/repo:tag`, `oci:/dir:tag`...) */
+  reference: string
+  /** `registry/repository` (or the local source's name) */
+  repository: string
+  registry: string
+  /** the digest the reference resolved to: an index digest for multi-platform images */
+  resolvedDigest: string
+  resolvedMediaType: string
+  tags: string[]
+  manifest: ManifestInfo
+  platform?: Platform
+  config(): Promise<ImageConfig>
+  layers(): Promise<Layer[]>
+}
+
+export interface ResolveOptions {
+  /** `os/arch[/variant]`: only that platform of an index */
+  platform?: string
+  signal?: AbortSignal
+  limits: Limits
+  /** non-fatal facts found while resolving: attestation manifests skipped, foreign layers... */
+  report: (diagnostic: Diagnostic) => void
+}
+
+export interface Source {
+  name: string
+  /** true when the reference is for this source (`oci:`, `docker-archive:`, a registry reference) */
+  accepts(reference: string): boolean
+  resolve(reference: string, options: ResolveOptions): AsyncIterable<Target>
+  close?(): Promise<void>
+}
+
+/** What a detector is handed: a run of text and where it came from. */
+export interface ScanChunk {
+  text: string
+  sourceType: SourceType
+  /** file path, or empty for config sources */
+  path: string
+  /** env var name, label key, config field */
+  key: string
+  /** true when the bytes did not look like text: only `binary: true` detectors see these */
+  binary: boolean
+}
+
+export interface DetectorMatch {
+  /** the secret itself */
+  value: string
+  /** offsets of the secret in chunk.text */
+  start: number
+  end: number
+  /** overrides the detector's default confidence (a failed checksum lowers it, say) */
+  confidence?: Confidence
+  /** the key the value sat under, when the format has one (`password`, `aws_secret_access_key`) */
+  key?: string
+}
+
+export interface Detector {
+  /** stable, kebab-case: `aws-access-key-id`. Reported as `detector_name`. */
+  id: string
+  name: string
+  description: string
+  confidence: Confidence
+  /**
+   * Lower-case literals; the detector runs only on text that contains one of them (case-insensitive).
+   * Empty means it runs on everything: avoid, it costs every byte.
+   */
+  keywords: string[]
+  /** run on binary content too (safe only for long, prefixed, high-confidence formats) */
+  binary?: boolean
+  /** pure and synchronous: text in, matches out */
+  detect(chunk: ScanChunk): Iterable<DetectorMatch>
+}
+
+/** What a filter sees about one match. */
+export interface MatchContext {
+  detectorId: string
+  confidence: Confidence
+  value: string
+  sourceType: SourceType
+  path: string
+  key: string
+  /** the full line the match sits on (raw) */
+  line: string
+}
+
+export interface Disposition {
+  disposition: DispositionKind
+  reason: string
+}
+
+export interface Filter {
+  name: string
+  /** first filter to return a disposition decides; undefined means no opinion */
+  classify(match: MatchContext): Disposition | undefined
+}
+
+export interface SinkReceipt {
+  /** e.g. `findings/alpine_latest_....json`, `scan_run 42` */
+  location?: string
+  scanRunId?: string | number
+}
+
+export interface Sink {
+  name: string
+  write(result: ScanResult): Promise<SinkReceipt | void>
+  close?(): Promise<void>
+}
+
+export const defineSource = <T extends Source>(source: T): T => source
+export const defineFilter = <T extends Filter>(filter: T): T => filter
+export const defineSink = <T extends Sink>(sink: T): T => sink
