@@ -38,7 +38,7 @@ export interface Occurrence {
   key: string
   /** 1-based line of the match start; 0 when not line-addressable */
   line_number: number
-  /** byte offsets of the secret inside its line's text stream (file or config value) */
+  /** offsets of the secret from the start of its file (bytes) or config value (characters) */
   match_start: number
   match_end: number
   /** a human-readable address: `layer 2 sha256:ab…/etc/app.env:3`, `env MY_TOKEN` */

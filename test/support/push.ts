@@ -14,7 +14,7 @@ const uploadBlob = async (base: string, repository: string, blob: BuiltBlob): Pr
   const put = await fetch(location, {
     method: 'PUT',
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
-    body: blob.bytes,
+    body: blob.bytes as Uint8Array<ArrayBuffer>,
   })
   if (put.status !== 201) throw new Error(`upload of ${blob.digest} to ${repository}: ${put.status} ${await put.text()}`)
 }
@@ -23,7 +23,7 @@ export const putManifest = async (base: string, repository: string, reference: s
   const response = await fetch(`${base}/v2/${repository}/manifests/${reference}`, {
     method: 'PUT',
     headers: { 'content-type': manifest.mediaType },
-    body: manifest.bytes,
+    body: manifest.bytes as Uint8Array<ArrayBuffer>,
   })
   if (response.status !== 201) throw new Error(`manifest ${reference} to ${repository}: ${response.status} ${await response.text()}`)
 }

@@ -1,0 +1,88 @@
+/**
+ * A detector is data: id, keywords, a pattern, a validator, examples that must match and examples
+ * that must not. `defineDetector` turns that data into the Detector contract; a detector that needs
+ * more than a regex gives a small `detect` function instead of `pattern`.
+ */
+import type { Detector, DetectorMatch, ScanChunk } from './contracts.ts'
+import { shannonEntropy } from './entropy.ts'
+import type { Confidence } from './result.ts'
+
+export interface DetectorSpec {
+  /** stable, kebab-case */
+  id: string
+  name: string
+  description: string
+  confidence: Confidence
+  /** lower-case literals, at least one of which sits in or near every true match */
+  keywords: string[]
+  binary?: boolean
+  /**
+   * The secret is the named group `secret`, else group 1, else the whole match. Flags `g` and `d`
+   * are added; do not rely on `lastIndex`.
+   */
+  pattern?: RegExp
+  /** drop a candidate (false), keep it (true) or re-grade it (a confidence); checksums live here */
+  validate?: (value: string, match: RegExpExecArray) => boolean | Confidence
+  /** minimum Shannon entropy of the value, in bits per character */
+  minEntropy?: number
+  /** for what a regex cannot say: structured formats, multi-part credentials */
+  detect?: (chunk: ScanChunk) => Iterable<DetectorMatch>
+  /** texts in which the detector must find something */
+  examples: string[]
+  /** texts in which it must find nothing */
+  negatives?: string[]
+}
+
+export interface DetectorDefinition extends Detector {
+  examples: string[]
+  negatives: string[]
+}
+
+const withFlags = (pattern: RegExp): RegExp => {
+  let flags = pattern.flags
+  if (!flags.includes('g')) flags += 'g'
+  if (!flags.includes('d')) flags += 'd'
+  return new RegExp(pattern.source, flags)
+}
+
+function* matchPattern(spec: DetectorSpec, pattern: RegExp, chunk: ScanChunk): Iterable<DetectorMatch> {
+  // a fresh RegExp per call keeps detect() re-entrant (workers, nested chunks) without lastIndex games
+  const regex = new RegExp(pattern)
+  for (const match of chunk.text.matchAll(regex)) {
+    const indices = match.indices
+    if (!indices) continue
+    let span: [number, number] | undefined
+    if (indices.groups?.secret) span = indices.groups.secret
+    else if (match.length > 1 && indices[1]) span = indices[1]
+    else span = indices[0]
+    if (!span) continue
+    const value = chunk.text.slice(span[0], span[1])
+    if (!value) continue
+    if (spec.minEntropy !== undefined && shannonEntropy(value) < spec.minEntropy) continue
+    let confidence: Confidence | undefined
+    if (spec.validate) {
+      const verdict = spec.validate(value, match)
+      if (verdict === false) continue
+      if (verdict !== true) confidence = verdict
+    }
+    const key = match.groups?.key
+    yield { value, start: span[0], end: span[1], ...(confidence ? { confidence } : {}), ...(key ? { key } : {}) }
+  }
+}
+
+export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
+  if (!spec.pattern && !spec.detect) throw new Error(`detector ${spec.id}: needs a pattern or a detect function`)
+  const pattern = spec.pattern ? withFlags(spec.pattern) : undefined
+  const keywords = spec.keywords.map((keyword) => keyword.toLowerCase())
+  return {
+    id: spec.id,
+    name: spec.name,
+    description: spec.description,
+    confidence: spec.confidence,
+    keywords,
+    ...(spec.binary ? { binary: true } : {}),
+    examples: spec.examples,
+    negatives: spec.negatives ?? [],
+    detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, chunk)),
+  }
+}

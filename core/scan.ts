@@ -1,0 +1,313 @@
+/**
+ * One scan, end to end: resolve the reference through a source, stream every layer of every
+ * platform through the detectors (several layers at once), replay whiteouts to tell what is still
+ * in the final image, scan the config, let filters decide dispositions, and merge matches into
+ * findings. Sources, detectors and filters are plugins; everything between them lives here.
+ */
+import { buildStepsForLayers } from './build-steps.ts'
+import { mapConcurrent } from './concurrency.ts'
+import { scanImageConfig } from './config-scanner.ts'
+import type { Detector, Disposition, Filter, Layer, MatchContext, Source, Target } from './contracts.ts'
+import { LayerleakError, toLayerleakError } from './errors.ts'
+import type { ScanEvent } from './events.ts'
+import { LayerChanges, presentInFinalImage } from './filesystem-index.ts'
+import { type AssembleOptions, assembleFindings, type OccurrenceDraft } from './findings.ts'
+import { scanLayer, type LayerScanOutcome } from './layer-scanner.ts'
+import { defaultLimits, exceeds, type Limits } from './limits.ts'
+import { formatPlatform } from './platform.ts'
+import { createPrefilter } from './prefilter.ts'
+import {
+  type Coverage,
+  type Diagnostic,
+  type PlatformResult,
+  RESULT_SCHEMA_VERSION,
+  type ScanResult,
+  type ScanStatus,
+  type TargetResult,
+} from './result.ts'
+import { TextScanner, type RawMatch } from './text-scanner.ts'
+
+export interface ScanOptions {
+  reference: string
+  sources: Source[]
+  detectors: Detector[]
+  filters?: Filter[]
+  limits?: Partial<Limits>
+  /** `os/arch[/variant]` */
+  platform?: string
+  persistRawSecrets?: boolean
+  /** HMAC key for fingerprints (LAYERLEAK_FINGERPRINT_KEY) */
+  fingerprintKey?: string
+  /** layers read at once (default 3) */
+  layerConcurrency?: number
+  /**
+   * Layer outcomes shared across scans (a sweep, a server): a digest already scanned is not
+   * downloaded again. Keyed by layer digest.
+   */
+  layerCache?: Map<string, Promise<LayerScanOutcome>>
+  signal?: AbortSignal
+  onEvent?: (event: ScanEvent) => void
+  scanner?: { name: string; version: string }
+  detectorCatalogVersion?: string
+  now?: () => Date
+}
+
+const DEFAULT_DISPOSITION: Disposition = { disposition: 'actionable', reason: '' }
+
+const classify = (filters: readonly Filter[], context: MatchContext): Disposition => {
+  for (const filter of filters) {
+    const verdict = filter.classify(context)
+    if (verdict) return verdict
+  }
+  return DEFAULT_DISPOSITION
+}
+
+const shortDigest = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12)
+
+export const scanReference = async (options: ScanOptions): Promise<ScanResult> => {
+  const now = options.now ?? (() => new Date())
+  const started = now()
+  const limits: Limits = { ...defaultLimits, ...options.limits }
+  const filters = options.filters ?? []
+  const scanner = new TextScanner(options.detectors, createPrefilter(options.detectors))
+  const layerCache = options.layerCache ?? new Map<string, Promise<LayerScanOutcome>>()
+  const emit = options.onEvent ?? (() => {})
+  const diagnostics: Diagnostic[] = []
+  const report = (diagnostic: Diagnostic) => {
+    diagnostics.push(diagnostic)
+    emit({ type: 'diagnostic', diagnostic })
+  }
+  const coverage: Coverage = {
+    layers_total: 0,
+    layers_scanned: 0,
+    layers_failed: 0,
+    layers_cached: 0,
+    files_scanned: 0,
+    files_skipped: 0,
+    bytes_scanned: 0,
+    limits_hit: [],
+  }
+  const limitHit = (name: string) => {
+    if (!coverage.limits_hit.includes(name)) coverage.limits_hit.push(name)
+  }
+  const drafts: OccurrenceDraft[] = []
+  const targets = new Map<string, TargetResult>()
+  let repository = ''
+  let registry = ''
+  let resolvedReference = options.reference
+  let manifestCount = 0
+  let failedWhole: LayerleakError | undefined
+
+  const source = options.sources.find((candidate) => candidate.accepts(options.reference))
+  if (!source) throw new LayerleakError('INVALID_REFERENCE', `no source accepts "${options.reference}"`)
+
+  const scanTarget = async (target: Target): Promise<void> => {
+    manifestCount++
+    if (exceeds(manifestCount, limits.maxRepositoryTargets)) {
+      limitHit('max_repository_targets')
+      report({ code: 'limit_exceeded', scope: 'target', subject: target.manifest.digest, message: `max_repository_targets (${limits.maxRepositoryTargets}) reached: ${target.reference} not scanned` })
+      return
+    }
+    const platform = formatPlatform(target.platform)
+    const targetResult = targets.get(target.resolvedDigest) ?? {
+      reference: target.reference,
+      digest: target.resolvedDigest,
+      media_type: target.resolvedMediaType,
+      tags: target.tags,
+      status: 'completed' as ScanStatus,
+      platform_results: [],
+    }
+    targets.set(target.resolvedDigest, targetResult)
+    const platformResult: PlatformResult = {
+      platform,
+      manifest_digest: target.manifest.digest,
+      config_digest: '',
+      status: 'completed',
+      layer_count: 0,
+      layers_scanned: 0,
+      files_scanned: 0,
+      bytes_scanned: 0,
+      findings: 0,
+      suppressed_findings: 0,
+    }
+    targetResult.platform_results.push(platformResult)
+
+    let config
+    let layers: Layer[]
+    try {
+      config = await target.config()
+      layers = await target.layers()
+    } catch (error) {
+      const failure = toLayerleakError(error)
+      platformResult.status = 'failed'
+      platformResult.error = failure.message
+      report({ code: 'target_failed', scope: 'target', subject: target.manifest.digest, message: failure.message })
+      return
+    }
+    platformResult.config_digest = config.digest
+    platformResult.layer_count = layers.length
+    coverage.layers_total += layers.length
+    emit({ type: 'target', reference: target.reference, platform, manifestDigest: target.manifest.digest, layers: layers.length })
+
+    const layerCount = Math.max(layers.length, ...layers.map((layer) => layer.index + 1))
+    const buildSteps = buildStepsForLayers(config.history, layerCount)
+    const outcomes = await mapConcurrent(layers, options.layerConcurrency ?? 3, async (layer) => {
+      const cached = layerCache.get(layer.digest)
+      const pending =
+        cached ??
+        (async () => {
+          emit({ type: 'layer-start', digest: layer.digest, index: layer.index, size: layer.size })
+          const outcome = await scanLayer(layer, {
+            scanner,
+            limits,
+            signal: options.signal,
+            onProgress: (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, size: layer.size }),
+          })
+          emit({
+            type: 'layer-done',
+            digest: layer.digest,
+            files: outcome.files,
+            bytes: outcome.bytes,
+            matches: outcome.matches.length,
+            cached: false,
+            ...(outcome.error ? { error: outcome.error.message } : {}),
+          })
+          return outcome
+        })()
+      if (!cached) layerCache.set(layer.digest, pending)
+      return { outcome: await pending, cached: cached !== undefined }
+    })
+
+    // the whiteout replay needs every layer's changes in manifest order (foreign layers: none known)
+    const changes = Array.from({ length: layerCount }, () => new LayerChanges())
+    outcomes.forEach(({ outcome }, i) => {
+      changes[layers[i].index] = outcome.changes
+    })
+    outcomes.forEach(({ outcome, cached }, i) => {
+      const layer = layers[i]
+      if (outcome.error || outcome.limitHit) {
+        platformResult.status = 'partial'
+        if (outcome.limitHit) {
+          limitHit(outcome.limitHit)
+          report({ code: 'limit_exceeded', scope: 'layer', subject: layer.digest, message: `${outcome.limitHit} reached in layer ${layer.index}: the rest of the layer was not scanned` })
+        }
+        if (outcome.error) {
+          if (!cached) coverage.layers_failed++
+          report({ code: outcome.error.code === 'DIGEST_MISMATCH' ? 'digest_mismatch' : 'layer_failed', scope: 'layer', subject: layer.digest, message: outcome.error.message })
+        }
+      }
+      if (!outcome.error) platformResult.layers_scanned++
+      // a layer shared by several platforms or tags is read once: count its bytes once
+      if (cached) coverage.layers_cached++
+      else {
+        if (!outcome.error) coverage.layers_scanned++
+        coverage.files_scanned += outcome.files
+        coverage.bytes_scanned += outcome.bytes
+      }
+      platformResult.files_scanned += outcome.files
+      platformResult.bytes_scanned += outcome.bytes
+      for (const match of outcome.matches) {
+        const present = presentInFinalImage(changes, layer.index, match.path)
+        addDraft(match, target.manifest.digest, {
+          source_type: present ? 'file_final' : 'file_deleted_layer',
+          platform,
+          file_path: match.path,
+          layer_digest: layer.digest,
+          layer_index: layer.index,
+          build_step: buildSteps[layer.index] ?? '',
+          source_location: `layer ${layer.index} (${shortDigest(layer.digest)}) /${match.path}:${match.lineNumber}`,
+          present_in_final_image: present,
+        })
+      }
+    })
+
+    for (const match of scanImageConfig(config, scanner)) {
+      addDraft(match, target.manifest.digest, {
+        source_type: match.sourceType,
+        platform,
+        file_path: '',
+        layer_digest: '',
+        layer_index: -1,
+        build_step: match.buildStep,
+        source_location: `config ${shortDigest(config.digest)} ${match.location}`,
+        present_in_final_image: true,
+      })
+    }
+    if (platformResult.status !== 'completed') targetResult.status = 'partial'
+  }
+
+  const addDraft = (match: RawMatch & { path?: string }, manifestDigest: string, fields: Omit<OccurrenceDraft['fields'], 'disposition' | 'disposition_reason'>) => {
+    const verdict = classify(filters, {
+      detectorId: match.detectorId,
+      confidence: match.confidence,
+      value: match.value,
+      sourceType: fields.source_type,
+      path: fields.file_path,
+      key: match.key,
+      line: match.line,
+    })
+    drafts.push({ match, manifestDigest, fields: { ...fields, disposition: verdict.disposition, disposition_reason: verdict.reason } })
+  }
+
+  try {
+    for await (const target of source.resolve(options.reference, { platform: options.platform, signal: options.signal, limits, report })) {
+      repository ||= target.repository
+      registry ||= target.registry
+      resolvedReference = target.reference
+      await scanTarget(target)
+    }
+  } catch (error) {
+    failedWhole = toLayerleakError(error)
+    report({ code: 'resolve_failed', scope: 'scan', subject: options.reference, message: failedWhole.message })
+  }
+
+  const assembleOptions: AssembleOptions = {
+    persistRawSecrets: options.persistRawSecrets ?? false,
+    ...(options.fingerprintKey ? { fingerprintKey: options.fingerprintKey } : {}),
+    seenAt: started.toISOString(),
+  }
+  const all = assembleFindings(drafts, assembleOptions)
+  const findings = all.filter((finding) => finding.disposition === 'actionable')
+  const suppressed = all.filter((finding) => finding.disposition === 'suppressed')
+  const targetResults = [...targets.values()]
+  const platformResults = targetResults.flatMap((target) => target.platform_results)
+  for (const result of platformResults) {
+    result.findings = findings.filter((finding) => finding.manifest_digest === result.manifest_digest).length
+    result.suppressed_findings = suppressed.filter((finding) => finding.manifest_digest === result.manifest_digest).length
+  }
+  let status: ScanStatus = 'completed'
+  if (platformResults.length === 0 || platformResults.every((result) => result.status === 'failed')) status = 'failed'
+  else if (failedWhole || coverage.limits_hit.length > 0 || platformResults.some((result) => result.status !== 'completed')) status = 'partial'
+  for (const target of targetResults) {
+    if (target.platform_results.every((result) => result.status === 'failed')) target.status = 'failed'
+  }
+  const finished = now()
+  return {
+    result_schema_version: RESULT_SCHEMA_VERSION,
+    requested_reference: options.reference,
+    repository,
+    registry,
+    mode: 'reference',
+    resolved_reference: resolvedReference,
+    status,
+    scanned_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_ms: finished.getTime() - started.getTime(),
+    scanner: {
+      name: options.scanner?.name ?? 'layerleak',
+      version: options.scanner?.version ?? '0.0.0',
+      detector_catalog_version: options.detectorCatalogVersion ?? '',
+    },
+    target_count: targetResults.length,
+    manifest_count: platformResults.length,
+    total_findings: findings.length,
+    unique_fingerprints: new Set(findings.map((finding) => finding.fingerprint)).size,
+    suppressed_findings_count: suppressed.length,
+    targets: targetResults,
+    tag_results: [],
+    coverage,
+    diagnostics,
+    findings,
+    suppressed_findings: suppressed,
+  }
+}
