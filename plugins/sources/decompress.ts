@@ -50,8 +50,10 @@ export interface Decompressor {
 
 /** zlib's default output chunk is 16 KiB; larger chunks mean fewer hops through the tar parser */
 const ZLIB_CHUNK = 64 * 1024
+/** compressed bytes queued ahead of zlib, so it never waits for the next read */
+const ZLIB_INPUT_QUEUE = 512 * 1024
 
-type ZstdFactory = (options: { chunkSize: number }) => Transform
+type ZstdFactory = (options: { chunkSize: number; writableHighWaterMark: number }) => Transform
 /** node:zlib has zstd from Node 22.15 / 23.8 (and in runtimes that follow it); older ones get fzstd */
 const nativeZstd = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress
 
@@ -108,7 +110,12 @@ const zlibDecompressor = (compression: Compression, transform: Transform, sink: 
   return {
     compression,
     implementation: 'node:zlib',
-    write: (chunk) => settle((done) => transform.write(chunk, (error) => done(error))),
+    // Resolving on the transform's own backpressure rather than per chunk keeps zlib inflating in
+    // the thread pool while the tar parser works on the main thread.
+    async write(chunk) {
+      if (failure) throw failure
+      if (!transform.write(chunk)) await settle((done) => transform.once('drain', () => done()))
+    },
     async end() {
       // Hand every buffered byte to the sink before flushing: a flush that fails (truncated input)
       // destroys the transform, and with it whatever output it still held.
@@ -161,9 +168,9 @@ const fzstdDecompressor = (sink: ByteSink): Decompressor => {
 }
 
 export const createDecompressor = (compression: Compression, sink: ByteSink): Decompressor => {
-  if (compression === 'gzip') return zlibDecompressor('gzip', zlib.createGunzip({ chunkSize: ZLIB_CHUNK }), sink)
+  if (compression === 'gzip') return zlibDecompressor('gzip', zlib.createGunzip({ chunkSize: ZLIB_CHUNK, writableHighWaterMark: ZLIB_INPUT_QUEUE }), sink)
   if (compression === 'zstd') {
-    return nativeZstd ? zlibDecompressor('zstd', nativeZstd({ chunkSize: ZLIB_CHUNK }), sink) : fzstdDecompressor(sink)
+    return nativeZstd ? zlibDecompressor('zstd', nativeZstd({ chunkSize: ZLIB_CHUNK, writableHighWaterMark: ZLIB_INPUT_QUEUE }), sink) : fzstdDecompressor(sink)
   }
   return passThrough(sink)
 }
