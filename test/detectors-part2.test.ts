@@ -3,10 +3,12 @@ import type { ScanChunk } from '../core/contracts.ts'
 import type { DetectorDefinition } from '../core/detector.ts'
 import { createPrefilter } from '../core/prefilter.ts'
 import { TextScanner } from '../core/text-scanner.ts'
+import { aiDetectors } from '../plugins/detectors/ai.ts'
 import { messagingDetectors } from '../plugins/detectors/messaging.ts'
 
 const catalogs: Record<string, DetectorDefinition[]> = {
   messaging: messagingDetectors,
+  ai: aiDetectors,
 }
 const everyDetector = Object.values(catalogs).flat()
 
