@@ -36,6 +36,8 @@ export interface DetectorSpec {
 export interface DetectorDefinition extends Detector {
   examples: string[]
   negatives: string[]
+  /** what the detector matches with (pattern source, or detect's code): feeds the catalog version */
+  source: string
 }
 
 const withFlags = (pattern: RegExp): RegExp => {
@@ -83,6 +85,7 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
     ...(spec.binary ? { binary: true } : {}),
     examples: spec.examples,
     negatives: spec.negatives ?? [],
+    source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}`,
     detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, chunk)),
   }
 }

@@ -175,7 +175,9 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
           return outcome
         })()
       if (!cached) layerCache.set(layer.digest, pending)
-      return { outcome: await pending, cached: cached !== undefined }
+      const outcome = await pending
+      if (cached) emit({ type: 'layer-done', digest: layer.digest, files: outcome.files, bytes: outcome.bytes, matches: outcome.matches.length, cached: true })
+      return { outcome, cached: cached !== undefined }
     })
 
     // the whiteout replay needs every layer's changes in manifest order (foreign layers: none known)

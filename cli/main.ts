@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/**
+ * The layerleak command line. Each command lives in its own file; this one only wires them.
+ */
+import { defineCommand, runMain } from 'citty'
+import { demoCommand } from './demo.ts'
+import { scanCommand } from './scan.ts'
+import { packageVersion } from './version.ts'
+
+const main = defineCommand({
+  meta: {
+    name: 'layerleak',
+    version: packageVersion(),
+    description: 'Find leaked secrets in container images without a Docker daemon, and look inside images without pulling them.',
+  },
+  subCommands: {
+    scan: scanCommand,
+    demo: demoCommand,
+  },
+})
+
+await runMain(main)

@@ -1,0 +1,85 @@
+/**
+ * Everything a command needs to scan or explore, assembled once: settings (flags over environment
+ * over config file), the runtime adapter, and the plugins (built-ins plus the config's own).
+ */
+import type { ConsolaInstance } from 'consola'
+import { loadAdapter, type RuntimeAdapter } from '../adapters/runtime.ts'
+import { composePlugins, type LayerleakConfig } from '../core/config.ts'
+import type { Detector, Filter, Sink, Source } from '../core/contracts.ts'
+import { type Limits } from '../core/limits.ts'
+import { limitsOf, resolveSettings, type Settings, settingsFromEnv } from '../core/settings.ts'
+import { builtinDetectors, detectorCatalogVersion } from '../plugins/detectors/catalog.ts'
+import { fixturesFilter } from '../plugins/filters/fixtures.ts'
+import { dockerArchiveSource } from '../plugins/sources/docker-archive.ts'
+import { ociLayoutSource } from '../plugins/sources/oci-layout.ts'
+import { registrySource } from '../plugins/sources/registry.ts'
+import { loadConfig } from './load-config.ts'
+import { createLogger } from './logger.ts'
+import { settingsFromArgs } from './settings-args.ts'
+import { packageVersion } from './version.ts'
+
+export interface ScanEnvironment {
+  settings: Settings
+  limits: Limits
+  logger: ConsolaInstance
+  adapter: RuntimeAdapter
+  config: LayerleakConfig
+  sources: Source[]
+  detectors: Detector[]
+  filters: Filter[]
+  /** the config's own sinks (the findings file is always written by the command) */
+  sinks: Sink[]
+  catalogVersion: string
+  version: string
+  close(): Promise<void>
+}
+
+export interface EnvironmentOptions {
+  args: Record<string, unknown>
+  /** registry credentials given on the command line */
+  credentials?: { username: string; password: string }
+  logLevel?: Settings['logLevel']
+}
+
+export const createScanEnvironment = async ({ args, credentials, logLevel }: EnvironmentOptions): Promise<ScanEnvironment> => {
+  const { config } = await loadConfig(typeof args.config === 'string' ? args.config : undefined)
+  const settings = resolveSettings(config.settings, settingsFromEnv(process.env), settingsFromArgs(args), logLevel ? { logLevel } : undefined)
+  const logger = createLogger(settings.logLevel)
+  const adapter = await loadAdapter()
+  const limits = limitsOf(settings)
+  const builtinSources: Source[] = [
+    ociLayoutSource(),
+    dockerArchiveSource(),
+    registrySource({
+      fetch: adapter.fetch,
+      timeoutMs: settings.httpTimeout,
+      attempts: settings.registryRequestAttempts,
+      insecureRegistries: settings.insecureRegistries,
+      tagPageSize: settings.tagPageSize,
+      ...(settings.registryBaseUrl ? { registryBaseUrl: settings.registryBaseUrl } : {}),
+      ...(settings.registryAuthUrl ? { authUrl: settings.registryAuthUrl } : {}),
+      ...(credentials ? { username: credentials.username, password: credentials.password } : {}),
+      logger: (message: string) => logger.debug(message),
+    }),
+  ]
+  const sources = composePlugins(builtinSources, config.sources, config.replace?.sources)
+  const detectors = composePlugins(builtinDetectors, config.detectors, config.replace?.detectors)
+  const filters = composePlugins<Filter>([fixturesFilter()], config.filters, config.replace?.filters)
+  const sinks = composePlugins<Sink>([], config.sinks, config.replace?.sinks)
+  return {
+    settings,
+    limits,
+    logger,
+    adapter,
+    config,
+    sources,
+    detectors,
+    filters,
+    sinks,
+    catalogVersion: detectorCatalogVersion(detectors),
+    version: packageVersion(),
+    async close() {
+      await Promise.allSettled([...sources, ...sinks].map((plugin) => plugin.close?.()))
+    },
+  }
+}

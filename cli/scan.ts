@@ -1,0 +1,133 @@
+/**
+ * `layerleak scan <ref>`: scan an image, write the findings file (always) and any other sinks,
+ * print a summary, JSON or SARIF, and exit 0 clean / 1 error / 2 findings / 3 incomplete.
+ */
+import { writeFile } from 'node:fs/promises'
+import { defineCommand } from 'citty'
+import { LayerleakError } from '../core/errors.ts'
+import type { Confidence, ScanResult } from '../core/result.ts'
+import { scanReference } from '../core/scan.ts'
+import { jsonFileSink } from '../plugins/sinks/json-file.ts'
+import { toSarif } from '../plugins/sinks/sarif.ts'
+import { describeError, ExitCode, exitCodeFor } from './exit-codes.ts'
+import { createProgress } from './progress.ts'
+import { createScanEnvironment } from './scan-environment.ts'
+import { settingsArgs } from './settings-args.ts'
+import { renderSummary } from './summary.ts'
+
+const FORMATS = ['summary', 'json', 'sarif'] as const
+const FAIL_ON = ['low', 'medium', 'high', 'never'] as const
+
+const readStdin = async (): Promise<string> => {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+}
+
+const oneOf = <T extends readonly string[]>(value: unknown, allowed: T, flag: string): T[number] => {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T[number]
+  throw new LayerleakError('INVALID_ARGUMENT', `--${flag} must be one of ${allowed.join(', ')} (got "${String(value)}")`)
+}
+
+export const scanArgs = {
+  reference: {
+    type: 'positional' as const,
+    description: 'image reference (alpine:3.20, ghcr.io/org/app@sha256:…, localhost:5000/x/y:z), oci:<dir>[:tag] or docker-archive:<file.tar>',
+    required: true,
+  },
+  platform: { type: 'string' as const, description: 'only this platform of a multi-platform image (os/arch[/variant])' },
+  format: { type: 'string' as const, description: 'summary | json | sarif', default: 'summary' },
+  output: { type: 'string' as const, alias: 'o', description: 'write the json/sarif output to FILE instead of stdout (- for stdout)' },
+  'fail-on': { type: 'string' as const, description: 'exit 2 when actionable findings reach this confidence: low | medium | high | never', default: 'low' },
+  'allow-partial': { type: 'boolean' as const, description: 'exit 0 instead of 3 when a limit or a failed layer left coverage incomplete' },
+  config: { type: 'string' as const, description: 'config file (default: layerleak.config.{ts,js,json} in the working directory)' },
+  username: { type: 'string' as const, description: 'registry user name (with --password-stdin)' },
+  'password-stdin': { type: 'boolean' as const, description: 'read the registry password or token from stdin' },
+  verbose: { type: 'boolean' as const, alias: 'v', description: 'list every occurrence; debug logs' },
+  quiet: { type: 'boolean' as const, alias: 'q', description: 'errors only on stderr' },
+  ...settingsArgs,
+}
+
+export interface ScanRun {
+  result: ScanResult
+  exitCode: number
+  location?: string
+}
+
+/** The scan command's work, separate from argument parsing so `demo` can reuse it. */
+export const runScan = async (args: Record<string, unknown>): Promise<ScanRun> => {
+  const format = oneOf(args.format ?? 'summary', FORMATS, 'format')
+  const failOn = oneOf(args['fail-on'] ?? 'low', FAIL_ON, 'fail-on') as Confidence | 'never'
+  let credentials: { username: string; password: string } | undefined
+  if (args['password-stdin']) {
+    if (typeof args.username !== 'string') throw new LayerleakError('INVALID_ARGUMENT', '--password-stdin needs --username')
+    credentials = { username: args.username, password: await readStdin() }
+  } else if (typeof args.username === 'string') {
+    throw new LayerleakError('INVALID_ARGUMENT', '--username needs --password-stdin (passwords are never taken as flags)')
+  }
+  const environment = await createScanEnvironment({
+    args,
+    ...(credentials ? { credentials } : {}),
+    ...(args.quiet ? { logLevel: 'error' as const } : args.verbose ? { logLevel: 'debug' as const } : {}),
+  })
+  const { logger, settings } = environment
+  const progress = createProgress()
+  try {
+    const result = await scanReference({
+      reference: String(args.reference),
+      sources: environment.sources,
+      detectors: environment.detectors,
+      filters: environment.filters,
+      limits: environment.limits,
+      ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
+      persistRawSecrets: settings.persistRawSecrets,
+      ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),
+      scanner: { name: 'layerleak', version: environment.version },
+      detectorCatalogVersion: environment.catalogVersion,
+      onEvent: (event) => {
+        progress.onEvent(event)
+        if (event.type === 'diagnostic') logger.debug(`${event.diagnostic.code}: ${event.diagnostic.message}`)
+        if (event.type === 'layer-done' && !event.cached) logger.debug(`layer ${event.digest}: ${event.files} files, ${event.matches} matches`)
+      },
+    })
+    progress.done()
+    // the findings file is written whatever happened: partial and failed results are results too
+    const receipt = await jsonFileSink({ directory: settings.findingsDir }).write(result)
+    const location = receipt?.location
+    for (const sink of environment.sinks) {
+      const written = await sink.write(result)
+      if (written?.location) logger.info(`${sink.name}: ${written.location}`)
+    }
+    const output = typeof args.output === 'string' && args.output !== '-' ? args.output : undefined
+    if (format === 'summary') process.stdout.write(renderSummary(result, { ...(location ? { location } : {}), verbose: args.verbose === true }))
+    else {
+      const text = `${JSON.stringify(format === 'json' ? result : toSarif(result), null, 2)}\n`
+      if (output) await writeFile(output, text, { mode: 0o600 })
+      else process.stdout.write(text)
+      if (location) logger.info(`findings file: ${location}`)
+    }
+    if (result.status === 'failed') {
+      const reason = result.diagnostics.find((diagnostic) => diagnostic.code === 'resolve_failed' || diagnostic.code === 'target_failed')
+      logger.error(reason?.message ?? 'the scan failed')
+    }
+    return { result, exitCode: exitCodeFor(result, { failOn, allowPartial: args['allow-partial'] === true }), ...(location ? { location } : {}) }
+  } finally {
+    progress.done()
+    await environment.close()
+  }
+}
+
+export const scanCommand = defineCommand({
+  meta: { name: 'scan', description: 'scan an image for leaked secrets: every layer (deleted files too), env, labels, history' },
+  args: scanArgs,
+  async run({ args }) {
+    try {
+      const { exitCode } = await runScan(args)
+      process.exitCode = exitCode
+    } catch (error) {
+      const { message } = describeError(error)
+      process.stderr.write(`layerleak: ${message}\n`)
+      process.exitCode = ExitCode.error
+    }
+  },
+})

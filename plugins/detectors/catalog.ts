@@ -1,0 +1,32 @@
+/**
+ * The built-in detector catalog, in precedence order (specific families before generic rules).
+ * Its version is a hash of what the detectors are, so results and the layer cache know when the
+ * catalog changed without anyone remembering to bump a number.
+ */
+import { createHash } from 'node:crypto'
+import type { Detector } from '../../core/contracts.ts'
+import type { DetectorDefinition } from '../../core/detector.ts'
+import { aiDetectors } from './ai.ts'
+import { awsDetectors } from './aws.ts'
+import { cloudDetectors } from './cloud.ts'
+import { messagingDetectors } from './messaging.ts'
+import { packageRegistryDetectors } from './package-registries.ts'
+import { paymentDetectors } from './payments.ts'
+import { sourceHostingDetectors } from './source-hosting.ts'
+
+export const builtinDetectors: DetectorDefinition[] = [
+  ...awsDetectors,
+  ...cloudDetectors,
+  ...sourceHostingDetectors,
+  ...packageRegistryDetectors,
+  ...paymentDetectors,
+  ...messagingDetectors,
+  ...aiDetectors,
+]
+
+/** 12 hex characters that change whenever a detector's id, keywords or matching code change. */
+export const detectorCatalogVersion = (detectors: readonly Detector[]): string => {
+  const hash = createHash('sha256')
+  for (const detector of detectors) hash.update(`${detector.id}\u0000${detector.keywords.join(',')}\u0000${(detector as Partial<DetectorDefinition>).source ?? detector.detect.toString()}\u0000`)
+  return hash.digest('hex').slice(0, 12)
+}
