@@ -5,10 +5,12 @@ import { createPrefilter } from '../core/prefilter.ts'
 import { TextScanner } from '../core/text-scanner.ts'
 import { aiDetectors } from '../plugins/detectors/ai.ts'
 import { messagingDetectors } from '../plugins/detectors/messaging.ts'
+import { observabilityDetectors } from '../plugins/detectors/observability.ts'
 
 const catalogs: Record<string, DetectorDefinition[]> = {
   messaging: messagingDetectors,
   ai: aiDetectors,
+  observability: observabilityDetectors,
 }
 const everyDetector = Object.values(catalogs).flat()
 
