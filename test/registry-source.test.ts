@@ -231,6 +231,7 @@ describe('the registry source', () => {
     afterAll(() => proxy.close())
 
     it('fails on a Docker schema1 manifest with UNSUPPORTED_SCHEMA', async () => {
+      // distribution 2.8 answers MANIFEST_INVALID to an unsigned schema1 push
       const schema1 = JSON.stringify({ schemaVersion: 1, name: 'old/app', tag: 'v1', architecture: 'amd64', fsLayers: [], history: [], signatures: [] })
       proxy.inject({ path: /\/manifests\/v1$/, action: { respond: { status: 200, headers: { 'content-type': MediaTypes.dockerManifestV1Signed }, body: schema1 } } })
       const error = await failure(resolveAll(`${proxy.host}/old/app:v1`))
@@ -253,6 +254,27 @@ describe('the registry source', () => {
       const layers = await targets[0].layers()
       expect(layers.map((layer) => [layer.index, layer.digest])).toEqual([[1, image.layers[0].digest]])
       expect(await filesOf(layers[0])).toEqual({ 'app.exe': 'MZ' })
+    })
+
+    it('fails only the platform whose manifest cannot be fetched', async () => {
+      const repository = uniqueRepository('broken-platform')
+      const images = await Promise.all([{ os: 'linux', architecture: 'amd64' }, arm64].map((platform) => buildImage({ platform, layers: [{ files: [{ path: 'p' }] }] })))
+      await pushImage(host(), repository, buildIndex(images), ['v1'])
+      proxy.inject({ path: new RegExp(`/manifests/${images[1].manifest.digest}$`), action: { corrupt: true } })
+      const { targets } = await resolveAll(`${proxy.host}/${repository}:v1`)
+      expect(targets.map((target) => target.platform)).toEqual([{ os: 'linux', architecture: 'amd64' }, arm64])
+      expect((await targets[0].config()).digest).toBe(images[0].config.digest)
+      expect((await failure(targets[1].config())).code).toBe('DIGEST_MISMATCH')
+    })
+
+    it('fails with PLATFORM_NOT_FOUND on an index that holds no platform image', async () => {
+      const index = buildIndex([await buildImage({ layers: [{ files: [{ path: 'a' }] }] })], { attestations: true })
+      const onlyAttestations = { ...JSON.parse(Buffer.from(index.index.bytes).toString('utf8')) }
+      onlyAttestations.manifests = onlyAttestations.manifests.slice(1)
+      proxy.inject({ path: /\/manifests\/sbom$/, action: { respond: { status: 200, headers: { 'content-type': MediaTypes.ociIndex }, body: JSON.stringify(onlyAttestations) } } })
+      const error = await failure(resolveAll(`${proxy.host}/any/repo:sbom`))
+      expect(error.code).toBe('PLATFORM_NOT_FOUND')
+      expect(error.message).toContain('without platform images')
     })
   })
 })

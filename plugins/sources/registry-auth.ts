@@ -46,6 +46,12 @@ export const parseWwwAuthenticate = (header: string): Challenge[] => {
     }
     return value
   }
+  /** strictly a token; read up to the next comma or space, as servers send unquoted URLs too */
+  const unquoted = (): string => {
+    const start = i
+    while (i < text.length && text[i] !== ',' && text[i] !== ' ' && text[i] !== '\t') i++
+    return text.slice(start, i)
+  }
   /** a token68 is the whole rest of the challenge: followed only by the end or a comma */
   const token68 = (): string | undefined => {
     const start = i
@@ -85,7 +91,7 @@ export const parseWwwAuthenticate = (header: string): Challenge[] => {
       }
       i++
       skip(' \t')
-      const value = text[i] === '"' ? quoted() : token()
+      const value = text[i] === '"' ? quoted() : unquoted()
       const key = name.toLowerCase()
       if (!(key in challenge.params)) challenge.params[key] = value
       skip(' \t')
@@ -155,23 +161,24 @@ export const createAuthenticator = (options: AuthenticatorOptions): Authenticato
     }
     const credentials = await options.credentials.get(registry)
     const service = challenge.params.service
-    const send = credentials && mayCarryCredentials(realm) ? credentials : undefined
+    const carried = credentials && mayCarryCredentials(realm) ? credentials : undefined
+    if (credentials && !carried) options.logger?.(`not sending credentials for ${registry} to ${realm.origin} over plain HTTP`)
     let request
-    if (send?.identityToken) {
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: send.identityToken, client_id: 'layerleak', ...(service ? { service } : {}) })
+    if (carried?.identityToken) {
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: carried.identityToken, client_id: 'layerleak', ...(service ? { service } : {}) })
       if (scopes.length) form.set('scope', scopes.join(' '))
       request = { method: 'POST' as const, url: realm.href, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), signal }
     } else {
       const url = new URL(realm)
       if (service) url.searchParams.set('service', service)
       for (const scope of scopes) url.searchParams.append('scope', scope)
-      request = { method: 'GET' as const, url: url.href, headers: hasPassword(send) ? { authorization: basic(send) } : {}, signal }
+      request = { method: 'GET' as const, url: url.href, headers: hasPassword(carried) ? { authorization: basic(carried) } : {}, signal }
     }
-    options.logger?.(`requesting a token from ${realm.host}${realm.pathname} for ${scopes.join(' ')}${send ? ' with credentials' : ''}`)
+    options.logger?.(`requesting a token from ${realm.host}${realm.pathname} for ${scopes.join(' ')}${carried ? ' with credentials' : ''}`)
     const response = await options.http.send(request, { maxBytes: MAX_TOKEN_RESPONSE, limitName: 'the token response cap' })
     const where = `token endpoint ${realm.host}${realm.pathname} (for ${registry})`
     if (response.status === 401 || response.status === 403) {
-      const why = send ? 'rejected the credentials' : `requires credentials and none were found for ${registry}: ${LOGIN_HINT}`
+      const why = carried ? 'rejected the credentials' : `requires credentials and none were found for ${registry}: ${LOGIN_HINT}`
       throw new LayerleakError(response.status === 401 ? 'UNAUTHORIZED' : 'DENIED', `${where} ${why} (${response.status})`, { details: { status: response.status } })
     }
     if (response.status === 429) throw new LayerleakError('RATE_LIMITED', `${where} rate limited the request (429)`, { details: { status: 429 } })

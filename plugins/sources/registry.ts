@@ -31,7 +31,11 @@ const optionsSchema = z
     retryBaseDelayMs: z.number().int().nonnegative().optional(),
     maxRetryDelayMs: z.number().int().nonnegative().optional(),
     /** LAYERLEAK_INSECURE_REGISTRIES: plain HTTP to these hosts (loopback always) */
-    insecureRegistries: z.array(z.string().min(1)).default([]),
+    insecureRegistries: z
+      .array(z.string().min(1))
+      .default([])
+      // `http://host:5000/` and `host:5000` mean the same host
+      .transform((hosts) => hosts.map((host) => host.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase())),
     /** LAYERLEAK_REGISTRY_BASE_URL: Docker Hub's API somewhere else (a mirror, a test server) */
     registryBaseUrl: z.url().optional(),
     /** LAYERLEAK_REGISTRY_AUTH_URL: Docker Hub's token endpoint somewhere else */
@@ -164,7 +168,9 @@ export const registrySource = (input: RegistrySourceOptions = {}) => {
   }
 
   async function* resolveIndex(reference: ImageReference, base: TargetBase, manifests: Descriptor[], resolve: ResolveOptions): AsyncIterable<Target> {
-    for (const entry of selectPlatforms(manifests, resolve.platform, resolve.report, reference.toString())) {
+    const selected = selectPlatforms(manifests, resolve.platform, resolve.report, reference.toString())
+    if (selected.length === 0) throw new LayerleakError('PLATFORM_NOT_FOUND', `${reference} is an index without platform images (only attestations or other artifacts)`)
+    for (const entry of selected) {
       let parsed: ParsedManifest
       let fetched
       try {

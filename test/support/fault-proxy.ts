@@ -13,6 +13,8 @@ export interface RecordedRequest {
   method: string
   path: string
   headers: IncomingHttpHeaders
+  /** the form of a token POST */
+  form?: Record<string, string>
 }
 
 export type FaultAction =
@@ -43,8 +45,19 @@ export interface Fault {
 }
 
 export type AuthMode =
-  /** tokens from `/token`, valid `expiresIn` seconds; with username/password the token endpoint demands them */
-  | { type: 'bearer'; expiresIn?: number; sendExpiresIn?: boolean; tokenField?: 'token' | 'access_token'; username?: string; password?: string }
+  /**
+   * Tokens from `/token`, valid `expiresIn` seconds. With username/password the token endpoint
+   * demands them (GET with Basic); with refreshToken it also takes an OAuth2 POST carrying it.
+   */
+  | {
+      type: 'bearer'
+      expiresIn?: number
+      sendExpiresIn?: boolean
+      tokenField?: 'token' | 'access_token'
+      username?: string
+      password?: string
+      refreshToken?: string
+    }
   | { type: 'basic'; username: string; password: string }
 
 export interface FaultProxy {
@@ -136,9 +149,15 @@ export const startFaultProxy = async (upstreamHost: string): Promise<FaultProxy>
 
   const basicOf = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
 
-  const serveToken = (req: IncomingMessage, res: ServerResponse, mode: Extract<AuthMode, { type: 'bearer' }>) => {
-    tokenRequests.push(record(req))
-    if (mode.username !== undefined && req.headers.authorization !== basicOf(mode.username, mode.password ?? '')) {
+  const serveToken = async (req: IncomingMessage, res: ServerResponse, mode: Extract<AuthMode, { type: 'bearer' }>) => {
+    const recorded = record(req)
+    tokenRequests.push(recorded)
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'))
+    if (req.method === 'POST') recorded.form = Object.fromEntries(form)
+    const refreshed = req.method === 'POST' && form.get('grant_type') === 'refresh_token' && form.get('refresh_token') === mode.refreshToken
+    if (!refreshed && mode.username !== undefined && req.headers.authorization !== basicOf(mode.username, mode.password ?? '')) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="fault-proxy token endpoint"', 'content-type': 'application/json' })
       return res.end('{"details":"incorrect username or password"}')
     }
@@ -227,7 +246,7 @@ export const startFaultProxy = async (upstreamHost: string): Promise<FaultProxy>
   const main = createServer((req, res) => {
     requests.push(record(req))
     const host = `127.0.0.1:${mainPort}`
-    if (req.url?.startsWith('/token') && auth?.type === 'bearer') return serveToken(req, res, auth)
+    if (req.url?.startsWith('/token') && auth?.type === 'bearer') return void serveToken(req, res, auth).catch(() => res.destroy())
     if (!authorised(req, res, host)) return
     const action = takeFault(req)
     if (!action) return pipeUpstream(req, res, upstreamHost)
@@ -260,6 +279,7 @@ export const startFaultProxy = async (upstreamHost: string): Promise<FaultProxy>
       faults = []
       auth = undefined
       tokens = new Map()
+      issued = 0
       for (const list of [requests, otherRequests, tokenRequests]) list.length = 0
     },
     close: async () => {
