@@ -11,6 +11,7 @@ import { MediaTypes } from '../core/media-types.ts'
 import { openFileStream } from '../plugins/sources/file-stream.ts'
 import { type FileSpec, buildLayer, buildTar, opaqueDirectory, whiteout } from '../plugins/sources/image-builder.ts'
 import { makeLayer, readLayerEntries } from '../plugins/sources/layer-reader.ts'
+import { concatBlocks, endOfArchive, gnuLongHeader, padded, tarHeader } from './support/tar-blocks.ts'
 import { zstdCompress } from './support/zstd.ts'
 
 interface ReadEntry {
@@ -145,7 +146,7 @@ describe('reading layer entries', () => {
       padded(Buffer.from('hello')),
       ...gnuLongHeader('K', longTarget),
       tarHeader({ name: 'link', type: '2', linkname: longTarget.slice(0, 100), gnu: true }),
-      new Uint8Array(1024),
+      endOfArchive(),
     ])
     const { entries, error } = await readAll(readLayerEntries(streamOf(tar)))
     expect(error).toBeUndefined()
@@ -351,37 +352,3 @@ describe('the raw blob', () => {
     await expect(new Response(blob).arrayBuffer()).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' })
   })
 })
-
-// --- hand-made tar blocks, for formats tar-stream does not write (GNU long names) ---
-
-const concatBlocks = (blocks: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(blocks))
-
-const padded = (data: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(Math.ceil(data.byteLength / 512) * 512)
-  out.set(data)
-  return out
-}
-
-const tarHeader = (fields: { name: string; type: string; size?: number; linkname?: string; gnu?: boolean }): Uint8Array => {
-  const block = Buffer.alloc(512)
-  block.write(fields.name, 0, 100, 'utf8')
-  block.write('0000644\0', 100)
-  block.write('0000000\0', 108)
-  block.write('0000000\0', 116)
-  block.write(`${(fields.size ?? 0).toString(8).padStart(11, '0')}\0`, 124)
-  block.write('14540000000\0', 136)
-  block.write(fields.type, 156)
-  if (fields.linkname) block.write(fields.linkname, 157, 100, 'utf8')
-  block.write(fields.gnu ? 'ustar  \0' : 'ustar\x0000', 257, 'binary')
-  block.fill(' ', 148, 156)
-  let sum = 0
-  for (const byte of block) sum += byte
-  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
-  return block
-}
-
-/** GNU's way: a `././@LongLink` entry of type L (name) or K (link target) before the real header */
-const gnuLongHeader = (type: 'L' | 'K', value: string): Uint8Array[] => {
-  const data = Buffer.from(`${value}\0`)
-  return [tarHeader({ name: '././@LongLink', type, size: data.byteLength, gnu: true }), padded(data)]
-}

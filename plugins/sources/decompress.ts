@@ -53,7 +53,10 @@ const ZLIB_CHUNK = 64 * 1024
 /** compressed bytes queued ahead of zlib, so it never waits for the next read */
 const ZLIB_INPUT_QUEUE = 512 * 1024
 
-type ZstdFactory = (options: { chunkSize: number; writableHighWaterMark: number }) => Transform
+/** zlib hands stream options on to its Transform; the typings only list the zlib ones */
+const zlibOptions: zlib.ZlibOptions & { writableHighWaterMark: number } = { chunkSize: ZLIB_CHUNK, writableHighWaterMark: ZLIB_INPUT_QUEUE }
+
+type ZstdFactory = (options: zlib.ZlibOptions) => Transform
 /** node:zlib has zstd from Node 22.15 / 23.8 (and in runtimes that follow it); older ones get fzstd */
 const nativeZstd = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress
 
@@ -168,9 +171,9 @@ const fzstdDecompressor = (sink: ByteSink): Decompressor => {
 }
 
 export const createDecompressor = (compression: Compression, sink: ByteSink): Decompressor => {
-  if (compression === 'gzip') return zlibDecompressor('gzip', zlib.createGunzip({ chunkSize: ZLIB_CHUNK, writableHighWaterMark: ZLIB_INPUT_QUEUE }), sink)
+  if (compression === 'gzip') return zlibDecompressor('gzip', zlib.createGunzip(zlibOptions), sink)
   if (compression === 'zstd') {
-    return nativeZstd ? zlibDecompressor('zstd', nativeZstd({ chunkSize: ZLIB_CHUNK, writableHighWaterMark: ZLIB_INPUT_QUEUE }), sink) : fzstdDecompressor(sink)
+    return nativeZstd ? zlibDecompressor('zstd', nativeZstd(zlibOptions), sink) : fzstdDecompressor(sink)
   }
   return passThrough(sink)
 }

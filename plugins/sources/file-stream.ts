@@ -89,3 +89,20 @@ export const openFileStream = async (path: string, range: FileRange = {}): Promi
     },
   })
 }
+
+/** Reads `length` bytes at `start` in one go (small things: manifests, configs, magic bytes). */
+export const readFileRange = async (path: string, start: number, length: number): Promise<Uint8Array> => {
+  const handle = await open(path, 'r')
+  try {
+    const bytes = new Uint8Array(length)
+    let filled = 0
+    while (filled < length) {
+      const { bytesRead } = await handle.read(bytes, filled, length - filled, start + filled)
+      if (bytesRead === 0) break
+      filled += bytesRead
+    }
+    return filled === length ? bytes : bytes.subarray(0, filled)
+  } finally {
+    await handle.close().catch(() => {})
+  }
+}
