@@ -4,6 +4,7 @@ import type { DetectorDefinition } from '../core/detector.ts'
 import { createPrefilter } from '../core/prefilter.ts'
 import { TextScanner } from '../core/text-scanner.ts'
 import { aiDetectors } from '../plugins/detectors/ai.ts'
+import { databaseDetectors } from '../plugins/detectors/databases.ts'
 import { messagingDetectors } from '../plugins/detectors/messaging.ts'
 import { observabilityDetectors } from '../plugins/detectors/observability.ts'
 
@@ -11,6 +12,7 @@ const catalogs: Record<string, DetectorDefinition[]> = {
   messaging: messagingDetectors,
   ai: aiDetectors,
   observability: observabilityDetectors,
+  databases: databaseDetectors,
 }
 const everyDetector = Object.values(catalogs).flat()
 
