@@ -103,11 +103,11 @@ export class MergedFilesystem {
     yield* this.walk(start, prefix)
   }
 
-  /** Removed versions under `under` (or the whole tree). */
+  /** Removed versions under `under` (or the whole tree), by path, then oldest first. */
   removedUnder(under = ''): RemovedEntry[] {
     const prefix = pathParts(under).join('/')
-    if (!prefix) return [...this.removed]
-    return this.removed.filter((entry) => entry.path === prefix || entry.path.startsWith(`${prefix}/`))
+    const matching = prefix ? this.removed.filter((entry) => entry.path === prefix || entry.path.startsWith(`${prefix}/`)) : [...this.removed]
+    return matching.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer - b.layer))
   }
 
   private *walk(node: Node, prefix: string): Generator<MergedEntry> {
