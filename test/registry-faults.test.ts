@@ -125,7 +125,7 @@ describe('retries', () => {
 
   it('times out a slow answer and retries it', async () => {
     proxy.inject({ path: manifestPath, action: { delay: 1500 } })
-    expect((await client({ timeoutMs: 300 }).getManifest(repo(), 'v1')).digest).toBe(image.manifest.digest)
+    expect((await client({ timeoutMs: 500 }).getManifest(repo(), 'v1')).digest).toBe(image.manifest.digest)
     expect(hits(manifestPath)).toHaveLength(2)
   })
 
@@ -151,6 +151,17 @@ describe('bearer tokens', () => {
     // one anonymous try, then everything with the token
     expect(v2.filter((request) => !request.headers.authorization)).toHaveLength(1)
     expect(v2.slice(1).every((request) => request.headers.authorization === 'Bearer token-1')).toBe(true)
+  })
+
+  it('sends Docker Hub traffic to LAYERLEAK_REGISTRY_BASE_URL and its token requests to LAYERLEAK_REGISTRY_AUTH_URL', async () => {
+    const name = uniqueRepository('hub').replace('test/', '')
+    await pushImage(inject('registryHost'), `library/${name}`, image, ['3'])
+    proxy.setAuth({ type: 'bearer' })
+    // the same listener under another name: the realm in the challenge says 127.0.0.1, the override localhost
+    const authUrl = `http://${proxy.host.replace('127.0.0.1', 'localhost')}/token`
+    const manifest = await client({ registryBaseUrl: `http://${proxy.host}`, authUrl }).getManifest({ registry: 'docker.io', repository: `library/${name}` }, '3')
+    expect(manifest.digest).toBe(image.manifest.digest)
+    expect(proxy.tokenRequests.map((request) => request.headers.host)).toEqual([new URL(authUrl).host])
   })
 
   it('accepts access_token and defaults expires_in', async () => {
@@ -321,7 +332,7 @@ describe('broken bodies', () => {
 
   it('resumes a blob that stalls past the idle timeout', async () => {
     proxy.inject({ method: 'GET', path: blobPath(big().digest), action: { stall: { after: 50_000, ms: 2000 } } })
-    const bytes = await readAll(await (await blobLayer({ blobIdleTimeoutMs: 300 })).blob())
+    const bytes = await readAll(await (await blobLayer({ blobIdleTimeoutMs: 500 })).blob())
     expect(bytes.equals(Buffer.from(big().bytes))).toBe(true)
     expect(hits(blobPath(big().digest))[1]?.headers.range).toMatch(/^bytes=\d+-$/)
   })

@@ -61,7 +61,7 @@ export const resumableBlob = async (open: (offset: number) => Promise<OpenedBlob
           const { done, value } = await reader.read()
           if (done) {
             if (skip > 0 || (expectedSize !== undefined && received < expectedSize)) {
-              return controller.error(sizeMismatch(what, expectedSize ?? received, `${received - skip} (the body ended early)`))
+              return controller.error(sizeMismatch(what, expectedSize ?? received, `only ${received} (the body ended early)`))
             }
             return controller.close()
           }
