@@ -3,7 +3,13 @@
  * The layerleak command line. Each command lives in its own file; this one only wires them.
  */
 import { defineCommand, runMain } from 'citty'
+import { catCommand } from './cat.ts'
 import { demoCommand } from './demo.ts'
+import { exploreCommand } from './explore.ts'
+import { fsCommand } from './fs.ts'
+import { layersCommand } from './layers.ts'
+import { peekCommand } from './peek.ts'
+import { pullCommand } from './pull.ts'
 import { scanCommand } from './scan.ts'
 import { packageVersion } from './version.ts'
 
@@ -16,6 +22,12 @@ const main = defineCommand({
   subCommands: {
     scan: scanCommand,
     demo: demoCommand,
+    layers: layersCommand,
+    peek: peekCommand,
+    fs: fsCommand,
+    cat: catCommand,
+    pull: pullCommand,
+    explore: exploreCommand,
   },
 })
 
