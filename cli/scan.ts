@@ -108,7 +108,7 @@ export const runScan = async (args: Record<string, unknown>): Promise<ScanRun> =
     }
     if (result.status === 'failed') {
       const reason = result.diagnostics.find((diagnostic) => diagnostic.code === 'resolve_failed' || diagnostic.code === 'target_failed')
-      logger.error(reason?.message ?? 'the scan failed')
+      process.stderr.write(`layerleak: ${reason?.message ?? 'the scan failed'}\n`)
     }
     return { result, exitCode: exitCodeFor(result, { failOn, allowPartial: args['allow-partial'] === true }), ...(location ? { location } : {}) }
   } finally {
