@@ -7,12 +7,14 @@ import { aiDetectors } from '../plugins/detectors/ai.ts'
 import { databaseDetectors } from '../plugins/detectors/databases.ts'
 import { messagingDetectors } from '../plugins/detectors/messaging.ts'
 import { observabilityDetectors } from '../plugins/detectors/observability.ts'
+import { privateKeyDetectors } from '../plugins/detectors/private-keys.ts'
 
 const catalogs: Record<string, DetectorDefinition[]> = {
   messaging: messagingDetectors,
   ai: aiDetectors,
   observability: observabilityDetectors,
   databases: databaseDetectors,
+  'private-keys': privateKeyDetectors,
 }
 const everyDetector = Object.values(catalogs).flat()
 
