@@ -127,6 +127,8 @@ const anySignal = (...signals: (AbortSignal | undefined)[]): AbortSignal | undef
   return present.length > 1 ? AbortSignal.any(present) : present[0]
 }
 
+const optionalSignal = (signal: AbortSignal | undefined) => (signal ? { signal } : {})
+
 /**
  * One platform image from a store. Layers the layout cannot serve are reported and left out, as
  * the registry source does: non-tar layers (artifacts), and foreign layers whose blob is absent.
@@ -162,7 +164,6 @@ export const storeTarget = async (
   }
 }
 
-const optionalSignal = (signal: AbortSignal | undefined) => (signal ? { signal } : {})
 
 export const configLoader = (store: BlobStore, digest: string, options: ResolveOptions): (() => Promise<ImageConfig>) => {
   let config: Promise<ImageConfig> | undefined
@@ -171,8 +172,8 @@ export const configLoader = (store: BlobStore, digest: string, options: ResolveO
 
 const MAX_INDEX_DEPTH = 4
 
-/** Index entries with nested indexes expanded in place; missing nested indexes are reported. */
-const flattenIndex = async (store: BlobStore, entries: Descriptor[], options: ResolveOptions, depth = 0): Promise<Descriptor[]> => {
+/** Index entries with nested indexes expanded in place; a nested index the layout lacks is reported and passed over. */
+const flattenIndex = async (store: BlobStore, entries: Descriptor[], options: ResolveOptions, subject: string, depth = 0): Promise<Descriptor[]> => {
   const flat: Descriptor[] = []
   for (const entry of entries) {
     if (!isIndexMediaType(entry.mediaType)) {
@@ -180,8 +181,12 @@ const flattenIndex = async (store: BlobStore, entries: Descriptor[], options: Re
       continue
     }
     if (depth >= MAX_INDEX_DEPTH) throw new LayerleakError('INVALID_MANIFEST', `indexes nest deeper than ${MAX_INDEX_DEPTH} levels at ${entry.digest}`)
+    if ((await store.sizeOf(entry.digest)) === undefined) {
+      options.report({ code: 'index_not_in_layout', scope: 'target', subject: entry.digest, message: `${subject}: the nested index ${entry.digest} is not in the layout (${store.locate(entry.digest)}): not scanned` })
+      continue
+    }
     const nested = parseManifest(await store.read(entry.digest, options.limits.maxManifestBytes, 'index'), entry.mediaType, `index ${entry.digest}`)
-    if (nested.kind === 'index') flat.push(...(await flattenIndex(store, nested.manifests, options, depth + 1)))
+    if (nested.kind === 'index') flat.push(...(await flattenIndex(store, nested.manifests, options, subject, depth + 1)))
     else flat.push(entry)
   }
   return flat
@@ -205,7 +210,7 @@ export async function* targetsOf(store: BlobStore, top: Descriptor, base: Target
     yield await storeTarget(store, resolved, manifest, parsed, platform, options, loadConfig)
     return
   }
-  const leaves = await flattenIndex(store, parsed.manifests, options)
+  const leaves = await flattenIndex(store, parsed.manifests, options, base.reference)
   const present: Descriptor[] = []
   const chosen = selectPlatforms(leaves, options.platform, options.report, base.reference)
   for (const entry of chosen) {
