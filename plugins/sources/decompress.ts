@@ -8,6 +8,7 @@
  */
 import * as zlib from 'node:zlib'
 import type { Transform } from 'node:stream'
+import { setImmediate } from 'node:timers'
 import { Decompress as FzstdDecompress } from 'fzstd'
 
 export type Compression = 'gzip' | 'zstd' | 'none'

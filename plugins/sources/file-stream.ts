@@ -3,6 +3,7 @@
  * handle: the oci-layout source serves whole blobs with it, the docker-archive source serves tar
  * members in place (no extraction). Large chunks keep the per-chunk cost of web streams low.
  */
+import { Buffer } from 'node:buffer'
 import { type FileHandle, open } from 'node:fs/promises'
 import { LayerleakError, toLayerleakError } from '../../core/errors.ts'
 

@@ -8,6 +8,7 @@
  * iterator throws (INVALID_ARCHIVE for truncated or corrupt input, DIGEST_MISMATCH when the bytes
  * do not hash to the digest, whatever the blob stream failed with otherwise).
  */
+import { Buffer } from 'node:buffer'
 import { extract as tarExtract } from 'tar-stream'
 import type { EntryType, Layer, LayerDescriptor, LayerEntry, OpenOptions } from '../../core/contracts.ts'
 import { verifyingStream } from '../../core/digest.ts'
