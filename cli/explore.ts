@@ -5,6 +5,7 @@
  * copy of everything shown (escape sequences stripped), as layerslayer's `-l` does.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { defineCommand } from 'citty'
 import { consola } from 'consola'
@@ -16,7 +17,7 @@ import { describeError, ExitCode } from './exit-codes.ts'
 import { chooseTarget, explorerArgs, openEnvironment, resolveTargets } from './explorer-target.ts'
 import { layerProgress, runCommand, streamWriter, type Writer } from './explorer-io.ts'
 import { fsReport, mergeTargetLayers, renderDeletedText } from './fs.ts'
-import { humanSize, shortDigest } from './format.ts'
+import { cleanStep, humanSize, shortDigest } from './format.ts'
 import { describeImage, renderLayersText, shortMediaType } from './layers.ts'
 import { printLayerListings } from './peek.ts'
 import { defaultPullDirectory, pullLayer, renderPullText } from './pull.ts'
@@ -26,7 +27,6 @@ export interface Prompter {
   select(message: string, options: { label: string; value: string; hint?: string }[]): Promise<string | undefined>
   multiselect(message: string, options: { label: string; value: string; hint?: string }[]): Promise<string[] | undefined>
   confirm(message: string, initial: boolean): Promise<boolean | undefined>
-  text(message: string, initial: string): Promise<string | undefined>
 }
 
 const CANCEL = Symbol.for('cancel')
@@ -39,7 +39,6 @@ export const consolaPrompter: Prompter = {
     return picked?.map((option) => (typeof option === 'string' ? option : option.value))
   },
   confirm: async (message, initial) => orUndefined<boolean>(await consola.prompt(message, { type: 'confirm', initial, cancel: 'symbol' })),
-  text: async (message, initial) => orUndefined<string>(await consola.prompt(message, { type: 'text', default: initial, placeholder: initial, cancel: 'symbol' })),
 }
 
 // eslint-disable-next-line no-control-regex
@@ -74,7 +73,7 @@ export const teeOutput = (file: string): { stop(): Promise<void> } => {
 const layerOption = (layer: Layer, steps: string[]) => ({
   value: String(layer.index),
   label: `[${layer.index}] ${shortDigest(layer.digest)}  ${humanSize(layer.size)}  ${shortMediaType(layer.mediaType)}`,
-  hint: (steps[layer.index] ?? '').replace(/\s+/g, ' ').slice(0, 60),
+  hint: cleanStep(steps[layer.index] ?? '').slice(0, 60),
 })
 
 export interface ExploreIo {
@@ -99,11 +98,9 @@ export const exploreTargets = async (targets: Target[], args: Record<string, unk
   const [config, layers] = await Promise.all([target.config(), target.layers()])
   const steps = buildStepsForLayers(config.history, Math.max(0, ...layers.map((layer) => layer.index + 1)))
   await write(renderLayersText(describeImage({ targets, target, config, layers })))
+  // the directory comes from -o (no free-text prompt: Bun's readline drops what is typed into one)
+  const dir = resolve(typeof args.output === 'string' && args.output ? args.output : defaultPullDirectory(target))
   const save = async (chosen: Layer[]) => {
-    const answer = await prompter.text('Save into directory', typeof args.output === 'string' ? args.output : defaultPullDirectory(target))
-    if (answer === undefined) return
-    const dir = resolve(answer)
-    const { mkdir } = await import('node:fs/promises')
     await mkdir(dir, { recursive: true })
     const progress = layerProgress(target.reference, chosen)
     const pulled = []
@@ -118,9 +115,9 @@ export const exploreTargets = async (targets: Target[], args: Record<string, unk
   for (;;) {
     const action = await prompter.select('What next?', [
       { value: 'peek', label: 'Peek into a layer' },
-      { value: 'save', label: 'Save layers' },
+      { value: 'save', label: 'Save layers', hint: dir },
       { value: 'peek-all', label: 'Peek into all layers' },
-      { value: 'save-all', label: 'Save all layers' },
+      { value: 'save-all', label: 'Save all layers', hint: dir },
       { value: 'deleted', label: 'List files later layers removed or replaced' },
       { value: 'quit', label: 'Quit' },
     ])
@@ -130,7 +127,7 @@ export const exploreTargets = async (targets: Target[], args: Record<string, unk
       if (picked === undefined) continue
       const layer = byIndex(picked)
       await printLayerListings([layer], steps, write, 'text')
-      if (await prompter.confirm(`Save layer ${layer.index}?`, false)) await save([layer])
+      if (await prompter.confirm(`Save layer ${layer.index} into ${dir}?`, false)) await save([layer])
     } else if (action === 'peek-all') {
       await printLayerListings(layers, steps, write, 'text')
     } else if (action === 'save') {
@@ -155,7 +152,7 @@ export const exploreTargets = async (targets: Target[], args: Record<string, unk
 export const exploreArgs = {
   ...explorerArgs,
   'log-file': { type: 'string' as const, description: 'also write everything shown to FILE' },
-  output: { type: 'string' as const, alias: 'o', description: 'default directory for saved layers' },
+  output: { type: 'string' as const, alias: 'o', description: 'where saved layers go (default: <name>_<manifest digest>)' },
 }
 
 export const runExplore = async (args: Record<string, unknown>, io: ExploreIo = { prompter: consolaPrompter, write: streamWriter(process.stdout) }): Promise<number> => {

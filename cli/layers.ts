@@ -211,7 +211,7 @@ export const renderAnalysisText = (analysis: ImageAnalysis & { ci?: CiCheck[] },
   if (analysis.ci) {
     lines.push('', 'CI:')
     for (const check of analysis.ci) {
-      const value = (n: number) => (check.rule === 'highest-wasted-bytes' ? humanSize(n) : check.rule === 'lowest-efficiency' ? n.toFixed(4) : percent(n))
+      const value = (n: number) => (check.rule === 'highest-wasted-bytes' ? `${humanSize(n)}${n >= 1024 ? ` (${n} B)` : ''}` : `${Number((n * 100).toFixed(3))} %`)
       const relation = check.rule === 'lowest-efficiency' ? '>=' : '<='
       lines.push(`  ${check.passed ? 'PASS' : 'FAIL'}  ${check.rule}: ${value(check.actual)} (must be ${relation} ${value(check.threshold)})`)
     }
