@@ -8,6 +8,7 @@ import { databaseDetectors } from '../plugins/detectors/databases.ts'
 import { messagingDetectors } from '../plugins/detectors/messaging.ts'
 import { observabilityDetectors } from '../plugins/detectors/observability.ts'
 import { privateKeyDetectors } from '../plugins/detectors/private-keys.ts'
+import { tokenDetectors } from '../plugins/detectors/tokens.ts'
 
 const catalogs: Record<string, DetectorDefinition[]> = {
   messaging: messagingDetectors,
@@ -15,6 +16,7 @@ const catalogs: Record<string, DetectorDefinition[]> = {
   observability: observabilityDetectors,
   databases: databaseDetectors,
   'private-keys': privateKeyDetectors,
+  tokens: tokenDetectors,
 }
 const everyDetector = Object.values(catalogs).flat()
 
