@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { chooseTarget } from '../cli/explorer-target.ts'
 import { readLayersMetadata } from '../cli/explorer-io.ts'
 import { describeImage, renderLayersText } from '../cli/layers.ts'
+import { analyzeLayers } from '../core/layer-analysis.ts'
 import { randomBytes } from 'node:crypto'
 import { isLayerleakError } from '../core/errors.ts'
 import { formatPlatform } from '../core/platform.ts'
@@ -123,5 +124,30 @@ describe('layers: build steps and layers', () => {
     const shown = describeImage({ ...input, showEnv: true })
     expect(shown.config.env).toContain(`API_TOKEN=${token}`)
     expect(shown.steps.at(-1)?.created_by).toBe(`ENV API_TOKEN=${token}`)
+  })
+})
+
+describe('layers --analyze on a crafted image', () => {
+  it('counts the bytes a later layer removed or overwrote, from the layers as pushed', async () => {
+    const image = await buildImage({
+      layers: [
+        { files: [{ path: 'bin/bash', content: 'b'.repeat(1000), mode: 0o755 }, { path: 'etc/app.conf', content: 'c'.repeat(200) }] },
+        { files: [{ path: 'tmp/sdk.tar', content: 's'.repeat(30_000) }, { path: 'usr/bin/gcc', content: 'g'.repeat(500), mode: 0o755 }, { path: 'srv/shared', content: 'w', mode: 0o666 }] },
+        { files: [whiteout('tmp/sdk.tar'), { path: 'etc/app.conf', content: 'C'.repeat(250) }, { path: 'usr/bin/sudo', content: 's', mode: 0o4755 }] },
+      ],
+    })
+    const target = await targetOf(await pushFixture(image, 'layers-analyze'))
+    const analysis = analyzeLayers(await readLayersMetadata(await target.layers()))
+    expect(analysis.layers.map((l) => [l.added.bytes, l.modified.bytes, l.removed.bytes])).toEqual([
+      [1200, 0, 0],
+      [30_501, 0, 0],
+      [1, 250, 30_000],
+    ])
+    expect(analysis.wastedBytes).toBe(30_000 + 200)
+    expect(analysis.efficiency).toBeCloseTo(1 - 30_200 / (1200 + 30_501 + 251), 10)
+    expect(analysis.userWastedPercent).toBeCloseTo(30_200 / (30_501 + 251), 10)
+    expect(analysis.tools.map((t) => t.path).sort()).toEqual(['bin/bash', 'usr/bin/gcc'])
+    expect(analysis.setuid.map((f) => f.path)).toEqual(['usr/bin/sudo'])
+    expect(analysis.worldWritable.map((f) => f.path)).toEqual(['srv/shared'])
   })
 })
