@@ -197,13 +197,19 @@ export const dockerArchiveSource = (sourceOptions: DockerArchiveSourceOptions = 
         const ociHint = archive.find('index.json') ? ': it looks like an OCI layout in a tar; extract it (tar -xf) and use oci:<dir>' : ''
         throw new LayerleakError('INVALID_ARCHIVE', `${file} is not a docker save archive: it has no manifest.json${ociHint}`)
       }
-      let images: ArchiveImage[]
+      let json: unknown
       try {
-        images = manifestJsonSchema.parse(JSON.parse(new TextDecoder().decode(await readMember(archive, manifestMember, options.limits.maxManifestBytes, 'manifest.json'))))
+        json = JSON.parse(new TextDecoder().decode(await readMember(archive, manifestMember, options.limits.maxManifestBytes, 'manifest.json')))
       } catch (error) {
         if (error instanceof LayerleakError) throw error
-        throw new LayerleakError('INVALID_MANIFEST', `${file}!manifest.json is not what docker save writes: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+        throw new LayerleakError('INVALID_MANIFEST', `${file}!manifest.json is not valid JSON`, { cause: error })
       }
+      const checked = manifestJsonSchema.safeParse(json)
+      if (!checked.success) {
+        const issue = checked.error.issues[0]
+        throw new LayerleakError('INVALID_MANIFEST', `${file}!manifest.json is not what docker save writes: ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+      }
+      const images: ArchiveImage[] = checked.data
       if (images.length === 0) throw new LayerleakError('NOT_FOUND', `${file} holds no images (manifest.json is empty)`)
       const chosen = chooseImage(images, selector, file)
       const image = images[chosen]
