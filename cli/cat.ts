@@ -6,6 +6,7 @@
  * rest of the layer is never downloaded. Hard links give their target's bytes (from the same
  * layer); a symlink prints its target path, with a note on stderr (links are never followed).
  */
+import { posix } from 'node:path'
 import { defineCommand } from 'citty'
 import type { EntryType, Layer } from '../core/contracts.ts'
 import { LayerleakError } from '../core/errors.ts'
@@ -30,7 +31,7 @@ export interface CatOutcome {
 /** What one pass over a layer found about `path`. */
 type LayerLookup =
   | { found: 'entry'; outcome: CatOutcome }
-  | { found: 'hidden'; by: string }
+  | { found: 'hidden'; by: string; through?: { path: string; type: EntryType; linkname?: string } }
   | { found: 'absent' }
 
 const MAX_HARDLINK_HOPS = 8
@@ -50,6 +51,7 @@ const stripLeadingSlash = (linkname: string) => normaliseImagePath(linkname)
 const lookInLayer = async (layer: Layer, path: string, write: Writer, options: { signal?: AbortSignal; hops?: number } = {}): Promise<LayerLookup> => {
   const ancestors = new Set(ancestorsOf(path))
   let hiddenBy: string | undefined
+  let through: { path: string; type: EntryType; linkname?: string } | undefined
   let hardlink: { linkname: string } | undefined
   for await (const entry of layer.entries(options.signal ? { signal: options.signal } : {})) {
     const whiteout = classifyWhiteout(entry.path)
@@ -60,6 +62,7 @@ const lookInLayer = async (layer: Layer, path: string, write: Writer, options: {
     }
     if (ancestors.has(entry.path) && entry.type !== 'directory') {
       hiddenBy = entry.path
+      through = { path: entry.path, type: entry.type, ...(entry.linkname ? { linkname: entry.linkname } : {}) }
       continue
     }
     if (entry.path !== path) {
@@ -96,7 +99,7 @@ const lookInLayer = async (layer: Layer, path: string, write: Writer, options: {
     if (resolved.found !== 'entry') throw new LayerleakError('INVALID_ARCHIVE', `/${path} in layer ${layer.index} is a hard link to /${target}, which the layer does not have`)
     return { found: 'entry', outcome: { ...resolved.outcome, path, type: 'hardlink', hardlinkTarget: resolved.outcome.hardlinkTarget ?? target } }
   }
-  return hiddenBy ? { found: 'hidden', by: hiddenBy } : { found: 'absent' }
+  return hiddenBy ? { found: 'hidden', by: hiddenBy, ...(through ? { through } : {}) } : { found: 'absent' }
 }
 
 /** Writes `path` as `layer` holds it (deleted by a later layer or not). */
@@ -118,6 +121,16 @@ export const catFromImage = async (layers: Layer[], path: string, write: Writer,
   for (const [position, layer] of topDown.entries()) {
     const lookup = await lookInLayer(layer, normalised, write, options)
     if (lookup.found === 'entry') return lookup.outcome
+    if (lookup.found === 'hidden' && lookup.through) {
+      // a parent is a symlink or a file here: links are never followed, so name the real path
+      const { through } = lookup
+      const rest = normalised.slice(through.path.length + 1)
+      const hint =
+        through.type === 'symlink' && through.linkname
+          ? `: /${through.path} is a symlink to ${through.linkname} in layer ${layer.index}; try ${posix.join(through.linkname.startsWith('/') ? through.linkname : posix.join('/', posix.dirname(through.path), through.linkname), rest)}`
+          : `: /${through.path} is a ${through.type} in layer ${layer.index}`
+      throw new LayerleakError('NOT_FOUND', `/${normalised} is not in the final filesystem${hint}`)
+    }
     if (lookup.found === 'hidden') {
       // say where the deleted file still is, so --layer can get it
       let holder: number | undefined

@@ -175,6 +175,16 @@ describe('cat stops reading once the file is out', () => {
   })
 })
 
+describe('cat through a symlinked directory', () => {
+  it('does not follow the link, and names the path it points to', async () => {
+    const image = await buildImage({ layers: [{ files: [{ path: 'usr/lib/libx.so', content: 'elf' }, { path: 'lib', type: 'symlink', linkname: 'usr/lib' }] }] })
+    const target = await targetOf(await layoutFixture(image))
+    const failure = await catFromImage(await target.layers(), '/lib/libx.so', memoryWriter().write).catch((error) => error)
+    expect(isLayerleakError(failure, 'NOT_FOUND')).toBe(true)
+    expect(failure.message).toContain('/lib is a symlink to usr/lib in layer 0; try /usr/lib/libx.so')
+  })
+})
+
 describe('an OCI layout on disk', () => {
   it('is read the same way as a registry', async () => {
     const target = await targetOf(await layoutFixture(await fixture()))
