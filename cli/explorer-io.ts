@@ -51,6 +51,8 @@ export const runCommand = async (body: () => Promise<number>): Promise<void> => 
   try {
     process.exitCode = await body()
   } catch (error) {
+    // the reader went away (`| head`): stopping is the right thing, not an error to report
+    if ((error as { code?: string })?.code === 'EPIPE') return
     const { message } = describeError(error)
     process.stderr.write(`layerleak: ${message}\n`)
     process.exitCode = ExitCode.error

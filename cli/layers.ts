@@ -7,6 +7,7 @@
 import { defineCommand } from 'citty'
 import type { ImageConfig, Layer, Target } from '../core/contracts.ts'
 import { LayerleakError } from '../core/errors.ts'
+import { classifyWhiteout } from '../core/filesystem-index.ts'
 import { analyzeLayers, type CiCheck, type CiThresholds, defaultCiThresholds, evaluateCi, type ImageAnalysis } from '../core/layer-analysis.ts'
 import { formatPlatform } from '../core/platform.ts'
 import { redactValue } from '../core/redact.ts'
@@ -297,6 +298,7 @@ export const layersArgs = {
   'highest-user-wasted-percent': { type: 'string' as const, description: 'CI: highest ratio of wasted bytes to user-layer bytes (default 0.1)' },
   interactive: { type: 'boolean' as const, alias: 'i', description: 'on a terminal: choose the platform, then layers to peek or save' },
   'log-file': { type: 'string' as const, description: 'with --interactive: also write everything shown to FILE' },
+  output: { type: 'string' as const, alias: 'o', description: 'with --interactive: where saved layers go (default: <name>_<manifest digest>)' },
 }
 
 /** The `layers` command's work; returns the exit code. */
@@ -318,7 +320,7 @@ export const runLayers = async (args: Record<string, unknown>, write: Writer): P
         const metadata = await readLayersMetadata(layers, { onEvent: (event) => progress.onEvent(event) })
         fileCounts = []
         layers.forEach((layer, i) => {
-          fileCounts![layer.index] = metadata[i].filter((entry) => entry.type !== 'directory' && !/(^|\/)\.wh\./.test(entry.path)).length
+          fileCounts![layer.index] = metadata[i].filter((entry) => entry.type !== 'directory' && !classifyWhiteout(entry.path)).length
         })
         if (analyze) {
           const byIndex: (typeof metadata)[number][] = []
