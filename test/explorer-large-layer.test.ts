@@ -100,9 +100,10 @@ describe('a ~300 MB layer', () => {
     let bytes = 0
     const memory = memoryProbe()
     await catFromImage(layers, '/data/big-2.bin', async (chunk) => {
-      memory.sample(chunk.byteLength)
-      hash.update(chunk)
-      bytes += chunk.byteLength
+      const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+      memory.sample(data.byteLength)
+      hash.update(data)
+      bytes += data.byteLength
     })
     const growth = memory.growth()
     const expected = createHash('sha256')
