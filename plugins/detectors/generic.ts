@@ -1,0 +1,365 @@
+/**
+ * The generic rules: a value assigned to a key that names a credential (`password = …`,
+ * `"client_secret": "…"`, `API_KEY=…`, `<password>…</password>`, `--password …`) in JSON, YAML, INI,
+ * .env, .properties, XML, shell and most languages' source. They catch what no format rule knows,
+ * so they are built not to flood: the key must name the credential itself (DB_PASSWORD, not
+ * PASSWORD_MIN_LENGTH, token_type or password_hash), and the value must look like one (not a variable
+ * reference, template, code, boolean, number, path, URL, word or placeholder). Their ids start with
+ * `generic-`, so any specific detector matching the same value wins it (core/text-scanner.ts).
+ */
+import type { DetectorMatch, ScanChunk } from '../../core/contracts.ts'
+import { shannonEntropy } from '../../core/entropy.ts'
+import type { Confidence } from '../../core/result.ts'
+import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
+
+// --- keys ---
+
+/** `MYSQL_ROOT_PASSWORD` -> [mysql, root, password]; `clientSecret2` -> [client, secret, 2] */
+const keySegments = (key: string): string[] =>
+  key
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .replace(/([A-Za-z])([0-9])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean)
+
+const PASSWORD_WORDS = new Set(['password', 'passwd', 'pass', 'pwd', 'passphrase', 'requirepass', 'masterauth', 'masterpassword'])
+const SECRET_WORDS = new Set(['secret', 'token', 'apikey', 'auth', 'credential', 'credentials', 'accesskey', 'privatekey', 'secretkey'])
+/** the word before `key` that makes it a secret: api_key, access_key, private_key… */
+const KEY_QUALIFIERS = new Set(['api', 'access', 'private', 'secret', 'master', 'encryption', 'signing', 'app', 'auth', 'license', 'client', 'consumer'])
+
+/** segments after the credential word that keep it a credential (`SECRET_KEY_BASE`, `API_KEY_PROD`, `TOKEN_2`) */
+const ALLOWED_AFTER = new Set([
+  'key', 'value', 'secret', 'token', 'password', 'pass', 'pwd', 'base', 'plain', 'plaintext', 'raw', 'str', 'string', 'b64',
+  'base64', 'hex', 'encoded', 'data', 'prod', 'production', 'dev', 'development', 'staging', 'stage', 'live', 'test', 'sandbox',
+  'primary', 'secondary', 'old', 'new', 'current', 'next', 'prev', 'previous', 'backup', 'main', 'default', 'local',
+  'internal', 'external', 'admin', 'root', 'master', 'readonly', 'ro', 'rw', 'write', 'read', 'for', 'global',
+])
+
+/** segments anywhere in the key that make it not a credential */
+const EXCLUDED_ANYWHERE = new Set([
+  'csrf', 'xsrf', 'public', 'publishable', 'nonce', 'placeholder', 'hint', 'label', 'prompt', 'description', 'example',
+  'sample', 'dummy', 'fake', 'mock', 'translation', 'is', 'has', 'use', 'uses', 'enable', 'enabled', 'disable', 'disabled',
+  'require', 'required', 'show', 'hide', 'no', 'allow', 'allowed', 'forgot',
+])
+
+export type CredentialKind = 'password' | 'secret'
+
+/**
+ * What a key names: a password, another secret, or nothing. The last credential word decides, and
+ * what follows it must not turn it into metadata (`token_type`, `password_min_length`, `api_key_header`).
+ */
+export const classifyKey = (key: string): CredentialKind | undefined => {
+  const segments = keySegments(key)
+  if (segments.some((segment) => EXCLUDED_ANYWHERE.has(segment))) return undefined
+  let kind: CredentialKind | undefined
+  let last = -1
+  segments.forEach((segment, i) => {
+    if (PASSWORD_WORDS.has(segment) || segment.endsWith('password') || segment.endsWith('passwd')) {
+      kind = 'password'
+      last = i
+    } else if (SECRET_WORDS.has(segment) || /^[a-z]*(?:secret|token|apikey)$/.test(segment)) {
+      kind = 'secret'
+      last = i
+    } else if (segment === 'key' && i > 0 && KEY_QUALIFIERS.has(segments[i - 1])) {
+      kind = kind === 'password' && last === i - 1 ? 'password' : 'secret'
+      last = i
+    }
+  })
+  if (kind === undefined) return undefined
+  const after = segments.slice(last + 1)
+  return after.every((segment) => ALLOWED_AFTER.has(segment) || /^v?\d+$/.test(segment)) ? kind : undefined
+}
+
+// --- values ---
+
+const NOT_VALUES = new Set([
+  'true', 'false', 'yes', 'no', 'on', 'off', 'null', 'nil', 'none', 'undefined', 'required', 'optional', 'string', 'str',
+  'bool', 'boolean', 'int', 'integer', 'number', 'bytes', 'object', 'any', 'secret', 'password', 'token', 'redacted',
+  'masked', 'hidden', 'empty', 'changeme', 'todo', 'tbd', 'n/a', 'default', 'sensitive',
+])
+
+const REFERENCE_OR_TEMPLATE = /^(?:\$|%[A-Za-z_({]|\{|<|#\{|@[A-Za-z_]|__[A-Z])|\$\{|\{\{|\{%|<%|\$\(|%\(|\}\}$/
+const CODE = /process\.env|os\.environ|getenv|System\.get|\bENV\[|\benv\(|==|!=|&&|\|\||=>|\(\)|^[A-Za-z_][\w.]*\(/
+const DOTTED_IDENTIFIER = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/
+const PLACEHOLDER = /^(?:your|my|the|some|enter|insert|put|add|replace|change|example|sample|dummy|fake|placeholder)[\s_.-]|(?:^|[_-])here$|xxx|\*\*\*|\.\.\.|^<.*>$|^\[.*\]$/i
+const FILE_REFERENCE = /^(?:\/|\.{1,2}\/|~\/|[A-Za-z]:\\|\\\\|file:)|\/[^/]*\.(?:pem|key|crt|cer|p12|pfx|jks|json|ya?ml|txt|env|conf|cfg|ini|properties|xml|toml|pub|gpg|asc)$/i
+const URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
+const NUMBER_OR_SIZE = /^[+-]?\d[\d.,:_]*[a-zA-Z]{0,2}$/
+
+/** `userPassword`, `SECRET_TOKEN`, `db-pass`: a name, not a value */
+const isWordsOnly = (value: string): boolean => /^[A-Za-z]+(?:[_.-][A-Za-z]+)*$/.test(value)
+
+const characterClasses = (value: string): number =>
+  [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((pattern) => pattern.test(value)).length
+
+/**
+ * Whether a value assigned to a credential key looks like a credential, and how sure that is:
+ * undefined (drop), low, or medium for long, varied, high-entropy values.
+ */
+export const judgeCredentialValue = (rawValue: string, kind: CredentialKind, quoted: boolean, key: string): Confidence | undefined => {
+  const value = rawValue.trim()
+  const minLength = kind === 'password' ? (quoted ? 6 : 8) : 10
+  if (value.length < minLength || value.length > 400) return undefined
+  if (/\s/.test(value)) return undefined
+  if (NOT_VALUES.has(value.toLowerCase())) return undefined
+  if (REFERENCE_OR_TEMPLATE.test(value) || CODE.test(value) || DOTTED_IDENTIFIER.test(value)) return undefined
+  if (PLACEHOLDER.test(value) || FILE_REFERENCE.test(value) || URL.test(value) || NUMBER_OR_SIZE.test(value)) return undefined
+  if (/^(.)\1+$/.test(value) || isWordsOnly(value)) return undefined
+  // lower-case path-like values are references (`secret/data/app`, `projects/x/secrets/y`)
+  if (value.includes('/') && !/[A-Z]/.test(value) && !/\d{3}/.test(value)) return undefined
+  // the key's own name, or a variable named after it: `password: PASSWORD`, `token = authToken2`
+  const squashed = value.toLowerCase().replace(/[^a-z0-9]/g, '')
+  if (squashed === key.toLowerCase().replace(/[^a-z0-9]/g, '')) return undefined
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(value) && /password|passwd|secret|token|apikey|credential/.test(squashed)) return undefined
+  const entropy = shannonEntropy(value)
+  const classes = characterClasses(value)
+  if (kind === 'password') {
+    if (classes < 2 || entropy < 2.5) return undefined
+    return value.length >= 10 && entropy >= 3 && classes >= 3 ? 'medium' : 'low'
+  }
+  if (classes < 2 || entropy < 3.2) return undefined
+  return value.length >= 20 && entropy >= 4 ? 'medium' : 'low'
+}
+
+// --- key = value ---
+
+/**
+ * A credential word, the rest of its identifier, an optional closing quote or bracket, an operator
+ * (`=`, `:`, `:=`, `=>`, `?=`, `+=`, or blanks, checked below), then a value in double, single, back
+ * or escaped quotes, or bare. The key's beginning (`DB_` in `DB_PASSWORD`) is found by walking back.
+ */
+const ASSIGNMENT =
+  /(?:pass(?:word|wd|phrase)?|pwd|masterauth|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|master[_.-]?key|encryption[_.-]?key|signing[_.-]?key|auth|credentials?)(?<rest>[A-Za-z0-9_.-]{0,40}?)(?:\\?["'`])?\]?(?<operator>[ \t]*(?::=|=>|\?=|\+=|=|:(?![:=]))[ \t]*|[ \t]+)(?:"(?<dq>[^"\\\n]{1,400})"|'(?<sq>[^'\\\n]{1,400})'|`(?<bq>[^`\\\n]{1,400})`|\\"(?<eq>[^"\\\n]{1,400})\\"|(?<bare>[^\s"'`,;&|<>(){}[\]\\]{1,400}))/dgi
+
+const IDENTIFIER_CHAR = /[A-Za-z0-9_.-]/
+const BARE_SPACE_KEYS = new Set(['password', 'passwd', 'pass', 'requirepass', 'masterauth'])
+
+/**
+ * A blank between key and value is an assignment only for command-line flags (`--password x`),
+ * Dockerfile `ENV KEY value`, and config files that use it (`requirepass x`, .netrc `… password x`).
+ */
+const blankAssignmentAllowed = (text: string, keyStart: number, key: string, flag: boolean): boolean => {
+  if (flag) return true
+  const lineStart = text.lastIndexOf('\n', keyStart - 1) + 1
+  const before = text.slice(lineStart, keyStart)
+  if (/^\s*ENV\s+$/.test(before)) return true
+  if (!BARE_SPACE_KEYS.has(key.toLowerCase())) return false
+  return /^\s*$/.test(before) || /\b(?:login|user|username|account)\s+\S+\s+$/.test(before)
+}
+
+function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
+  const { text } = chunk
+  for (const match of text.matchAll(new RegExp(ASSIGNMENT))) {
+    const groups = match.groups ?? {}
+    const spans = match.indices?.groups ?? {}
+    let keyStart = match.index
+    while (keyStart > 0 && IDENTIFIER_CHAR.test(text[keyStart - 1])) keyStart--
+    const written = text.slice(keyStart, spans.rest?.[1] ?? match.index)
+    const flag = /^--?[A-Za-z]/.test(written)
+    const key = written.replace(/^[.-]+/, '')
+    const kind = classifyKey(key)
+    if (!kind) continue
+    if (/^[ \t]+$/.test(groups.operator ?? '') && !blankAssignmentAllowed(text, keyStart, key, flag)) continue
+    const valueGroup = (['dq', 'sq', 'bq', 'eq', 'bare'] as const).find((name) => groups[name] !== undefined)
+    if (!valueGroup) continue
+    const span = spans[valueGroup]
+    if (!span) continue
+    // a bare value followed by `(`, `[` or `{` is code: `os.getenv(`, `ENV[`, `config{`
+    if (valueGroup === 'bare' && /[([{]/.test(text[span[1]] ?? '')) continue
+    const value = text.slice(span[0], span[1])
+    const confidence = judgeCredentialValue(value, kind, valueGroup !== 'bare', key)
+    if (!confidence) continue
+    yield { value, start: span[0], end: span[1], confidence, key }
+  }
+}
+
+// --- XML ---
+
+/** `<password>…</password>`, `<db.password>…</db.password>`: the element name is the key */
+const XML_ELEMENT = /<(?<key>[A-Za-z_][\w.:-]{0,80})(?:\s[^<>]{0,200})?>(?<secret>[^<>\n]{1,400})<\/\k<key>\s*>/dg
+
+/** `<add key="DbPassword" value="…"/>`, `<property name="password" value="…"/>` */
+const XML_ATTRIBUTE = /\b(?:key|name)[ \t]*=[ \t]*(?<quote>["'])(?<key>[^"'<>\n]{1,80})\k<quote>[ \t\r\n]+value[ \t]*=[ \t]*(?<valueQuote>["'])(?<secret>[^"'<>\n]{1,400})\k<valueQuote>/dg
+
+const xmlCredentials = (pattern: RegExp) =>
+  function* xmlMatches(chunk: ScanChunk): Iterable<DetectorMatch> {
+    for (const match of chunk.text.matchAll(new RegExp(pattern))) {
+      const key = match.groups?.key ?? ''
+      const span = match.indices?.groups?.secret
+      const kind = classifyKey(key.replace(/^.*:/, ''))
+      if (!kind || !span) continue
+      const value = chunk.text.slice(span[0], span[1])
+      const confidence = judgeCredentialValue(value, kind, true, key)
+      if (!confidence) continue
+      yield { value, start: span[0], end: span[1], confidence, key }
+    }
+  }
+
+const CREDENTIAL_KEYWORDS = ['pass', 'pwd', 'masterauth', 'secret', 'token', 'api_key', 'apikey', 'api-key', 'api.key', 'access_key', 'accesskey', 'access-key', 'private_key', 'privatekey', 'private-key', 'auth', 'credential', 'master_key', 'masterkey', 'encryption_key', 'encryptionkey', 'signing_key', 'signingkey']
+
+/** Each entry: a text, and the value the rule must find in it (undefined: nothing). Shared with the tests. */
+export const GENERIC_CREDENTIAL_CASES: [string, string | undefined][] = [
+  // found: env, shell, compose, JSON, YAML, INI, properties, PHP, Python, Go, netrc, redis.conf, CLI, Dockerfile
+  ['DB_PASSWORD=Xk29fLq8Zt!m', 'Xk29fLq8Zt!m'],
+  ['export MYSQL_ROOT_PASSWORD="v7#Qm2pL9xRt"', 'v7#Qm2pL9xRt'],
+  ['      MYSQL_ROOT_PASSWORD: "h3Yq8Lw2Vz"', 'h3Yq8Lw2Vz'],
+  ['{"client_id": "web", "client_secret": "q8ZtG2vLx9RmP4kWs7Nd"}', 'q8ZtG2vLx9RmP4kWs7Nd'],
+  ['secret: tW4xq9LmZ2vR8kPs', 'tW4xq9LmZ2vR8kPs'],
+  ['[client]\npassword = Rq7!vX2mLp9z', 'Rq7!vX2mLp9z'],
+  ['spring.datasource.password=p9XvR2mQ7tLk', 'p9XvR2mQ7tLk'],
+  ["$db_password = 'Zx81mQr!Tw5v';", 'Zx81mQr!Tw5v'],
+  ['API_KEY = "9f8Kq2LmX7vT4rWz1pN6"', '9f8Kq2LmX7vT4rWz1pN6'],
+  ['\tAccessToken: "a1B2xQ9mLz7RtK4vW8pS",', 'a1B2xQ9mLz7RtK4vW8pS'],
+  ['machine api.example.com login deploy password Kq2mX9vLp7Rt', 'Kq2mX9vLp7Rt'],
+  ['requirepass 8Hq2xLm9Vt4RzK', '8Hq2xLm9Vt4RzK'],
+  ['app --db-password Tz8qL2mXv9Rk --port 8080', 'Tz8qL2mXv9Rk'],
+  ['ENV API_TOKEN 7hGq2LmXv9RtK4zW', '7hGq2LmXv9RtK4zW'],
+  ['SPRING_APPLICATION_JSON={\\"datasource\\": {\\"password\\": \\"mQ7x2LvR9tKz\\"}}', 'mQ7x2LvR9tKz'],
+  ['SECRET_KEY_BASE=6e71ed49d7a194fddb74ae7bb7a4f2eb53690b14d5cc3d4cce8d2cfa4a5f2001', '6e71ed49d7a194fddb74ae7bb7a4f2eb53690b14d5cc3d4cce8d2cfa4a5f2001'],
+  ['STRIPE_WEBHOOK_SIGNING_KEY_PROD=Lq9x2MvR7tKz4WpN', 'Lq9x2MvR7tKz4WpN'],
+  ['https://api.example.com/v1/items?limit=10&token=Rz8qL2mXv9TkW4pN&page=2', 'Rz8qL2mXv9TkW4pN'],
+  ['password := "Vb8Rt2mXq9"', 'Vb8Rt2mXq9'],
+  ["AUTH='Tq9xL2mVr7KzW4pN8s'", 'Tq9xL2mVr7KzW4pN8s'],
+  // not found: the issue's cases
+  ['password_hash = bcrypt(password)', undefined],
+  ['token_type: bearer', undefined],
+  ['secret_key_base: <%= ENV["SECRET_KEY_BASE"] %>', undefined],
+  ['PASSWORD_MIN_LENGTH=8', undefined],
+  // variable references and templates
+  ['DB_PASSWORD=${DB_PASSWORD}', undefined],
+  ['DB_PASSWORD=$DB_PASSWORD', undefined],
+  ['password: "{{ vault_db_password }}"', undefined],
+  ["password = '%(db_password)s'", undefined],
+  ['API_KEY=%API_KEY%', undefined],
+  ['token: ${{ secrets.GITHUB_TOKEN }}', undefined],
+  ['password=$(cat /run/secrets/db_password)', undefined],
+  ['secret: <your-secret-here>', undefined],
+  // code
+  ['password = os.getenv("DB_PASSWORD")', undefined],
+  ['const token = process.env.API_TOKEN', undefined],
+  ['password = self.password', undefined],
+  ['api_key = settings.STRIPE_API_KEY', undefined],
+  ['if password == confirm_password:', undefined],
+  ['token = kwargs.pop("token", None)', undefined],
+  ['password = getpass.getpass()', undefined],
+  ['const secret = crypto.randomBytes(32).toString("hex")', undefined],
+  ['password = userPassword', undefined],
+  ['String password = request.getParameter("password");', undefined],
+  ['password: str = Field(..., min_length=8)', undefined],
+  ['token: Optional[str] = None', undefined],
+  ['password: string;', undefined],
+  // booleans, null, numbers, sizes
+  ['auth: true', undefined],
+  ['"password": null', undefined],
+  ['TOKEN_TTL=3600', undefined],
+  ['PASSWORD_EXPIRY_DAYS=90', undefined],
+  ['token_expires_in: 86400s', undefined],
+  ['max_tokens: 4096', undefined],
+  // paths and URLs
+  ['PASSWORD_FILE=/run/secrets/db_password', undefined],
+  ['GOOGLE_APPLICATION_CREDENTIALS=/var/secrets/google/key.json', undefined],
+  ['private_key: ./certs/server.key', undefined],
+  ['token_url: https://auth.example.com/oauth/token', undefined],
+  ['secret: projects/my-project/secrets/db-password/versions/latest', undefined],
+  // words, placeholders, key names as values
+  ['password: changeme', undefined],
+  ['password = password', undefined],
+  ['DB_PASSWORD=your_password_here', undefined],
+  ['API_KEY=<API_KEY>', undefined],
+  ['secret: ********', undefined],
+  ['api_key: xxxxxxxxxxxxxxxx', undefined],
+  ['token: REPLACE_ME_WITH_TOKEN', undefined],
+  ['"forgot_password": "Forgot your password?"', undefined],
+  ['"password": "Password"', undefined],
+  ['auth_method: kerberos', undefined],
+  // keys that are not credentials
+  ['csrf_token: Rz8qL2mXv9TkW4pN', undefined],
+  ['NEXT_PUBLIC_API_KEY=pk_9f8Kq2LmX7vT4rWz', undefined],
+  ['passwordless: enabled', undefined],
+  ['tokenizer: bert-base-uncased', undefined],
+  ['author: Jane Doe', undefined],
+  ['secretName: db-credentials-v2', undefined],
+  ['api_key_header: X-API-Key', undefined],
+  ['bypass_cache=1', undefined],
+  ['TOKEN_PATTERN=[A-Za-z0-9]{40}', undefined],
+  // config files that look like assignments
+  ['password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt', undefined],
+  ['password\trequisite\t\t\tpam_deny.so', undefined],
+  ['PasswordAuthentication no', undefined],
+  ['PASS_MAX_DAYS\t99999', undefined],
+  ['passwd:         files systemd', undefined],
+  ['The password is required for every login attempt.', undefined],
+  ['password: ENC[AES256_GCM,data:Tr0z8Qw==,iv:x,tag:y,type:str]', undefined],
+  ['password: !vault |', undefined],
+]
+
+const casesWhere = (found: boolean): string[] => GENERIC_CREDENTIAL_CASES.filter(([, value]) => (value !== undefined) === found).map(([text]) => text)
+
+export const genericDetectors: DetectorDefinition[] = [
+  defineDetector({
+    id: 'generic-credential',
+    name: 'Credential assigned to a credential-named key',
+    description:
+      'A password, secret, token or API key assigned to a key that names it (DB_PASSWORD, client_secret, apiKey, --password) in env, JSON, YAML, INI, properties, shell or source code. Low, or medium for long varied values; any specific detector wins the same value.',
+    confidence: 'low',
+    keywords: CREDENTIAL_KEYWORDS,
+    detect: credentialAssignments,
+    examples: casesWhere(true),
+    negatives: casesWhere(false),
+  }),
+  defineDetector({
+    id: 'generic-xml-credential',
+    name: 'Credential in an XML element',
+    description: 'A credential as the text of an XML element that names it: <password>, <db.password>, Maven <server><password>, Tomcat users.',
+    confidence: 'low',
+    keywords: CREDENTIAL_KEYWORDS,
+    detect: xmlCredentials(XML_ELEMENT),
+    examples: [
+      '<server>\n  <id>releases</id>\n  <username>deploy</username>\n  <password>Xk29fLq8Zt!m</password>\n</server>',
+      '<spring.datasource.password>p9XvR2mQ7tLk</spring.datasource.password>',
+      '<ns:apiKey type="string">9f8Kq2LmX7vT4rWz1pN6</ns:apiKey>',
+    ],
+    negatives: [
+      '<password>${env.MAVEN_PASSWORD}</password>',
+      '<password>{COQLCE6DU6GtcS5P=}</password>',
+      '<passwordPolicy>strict-rotation-90</passwordPolicy>',
+      '<password></password>',
+      '<token>token</token>',
+      '<password>Xk29fLq8Zt!m</passwd>',
+    ],
+  }),
+  defineDetector({
+    id: 'generic-xml-attribute-credential',
+    name: 'Credential in an XML key/value attribute pair',
+    description: 'A credential in a key="…" value="…" or name="…" value="…" pair: .NET appSettings, NuGet, Spring and Ant properties.',
+    confidence: 'low',
+    keywords: CREDENTIAL_KEYWORDS,
+    detect: xmlCredentials(XML_ATTRIBUTE),
+    examples: ['<add key="DbPassword" value="Rq7!vX2mLp9z" />', '<property name="javax.net.ssl.keyStorePassword" value="h3Yq8Lw2Vz4K"/>', "<add key='ClearTextPassword' value='Tz8qL2mXv9Rk' />"],
+    negatives: ['<add key="PasswordResetUrl" value="https://example.com/reset" />', '<property name="password" value="${db.password}"/>', '<add key="ApiKey" value="" />'],
+  }),
+  defineDetector({
+    id: 'sshpass-password',
+    name: 'sshpass password on the command line',
+    description: 'A password given to sshpass with -p, as build and deploy scripts do.',
+    confidence: 'medium',
+    keywords: ['sshpass'],
+    pattern: /\bsshpass\b[^\n]{0,80}?[ \t]-p[ \t]*(?<quote>["']?)(?<secret>[^\s"'$-][^\s"']{2,127})\k<quote>(?=\s|$|;|&|\|)/,
+    validate: (value) => !/^(?:password|passwd|pass|\*+|x+)$/i.test(value),
+    examples: ["RUN sshpass -p 'Kq2mX9vLp7Rt' scp -o StrictHostKeyChecking=no build.tar deploy@10.0.0.5:/srv/"],
+    negatives: ['sshpass -p "$SSH_PASSWORD" ssh deploy@host', 'sshpass -f /run/secrets/ssh_pw ssh host', 'sshpass -e ssh host'],
+  }),
+  defineDetector({
+    id: 'docker-login-password',
+    name: 'docker login password on the command line',
+    description: 'A registry password or token given to docker login (or podman, buildah, helm registry login) with -p/--password.',
+    confidence: 'medium',
+    keywords: ['login'],
+    pattern:
+      /\b(?:docker|podman|buildah|nerdctl|skopeo|helm[ \t]+registry|oras)[ \t]+login\b[^\n]{0,200}?[ \t](?:-p|--password)(?:[ \t]+|=)(?<quote>["']?)(?<secret>[^\s"'$-][^\s"']{2,255})\k<quote>(?=\s|$|;|&|\|)/,
+    validate: (value) => !/^(?:password|passwd|pass|\*+|x+)$/i.test(value),
+    examples: ['RUN docker login -u ci -p Tq9xL2mVr7KzW4pN registry.example.com', 'podman login --username bot --password="h3Yq8Lw2Vz4KmQ" quay.io'],
+    negatives: ['echo "$REGISTRY_TOKEN" | docker login -u ci --password-stdin registry.example.com', 'docker login -u ci -p "$CI_REGISTRY_PASSWORD" $CI_REGISTRY'],
+  }),
+]
