@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { gzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync, constants as zlibConstants } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LayerEntry } from '../core/contracts.ts'
 import { sha256Digest } from '../core/digest.ts'
@@ -284,6 +284,28 @@ describe('damaged layers', () => {
       expect(isLayerleakError(error, 'INVALID_ARCHIVE')).toBe(true)
       expect((error as Error).message).toMatch(/gzip/)
     }
+  })
+
+  it('loses no complete entry of a truncated gzip layer when the consumer is slow', async () => {
+    // 400 entries of 2000 bytes: each takes exactly 512 (header) + 2048 (data) bytes of tar
+    const many = Array.from({ length: 400 }, (_, i) => ({ path: `f/${i}`, content: randomBytes(1000).toString('hex') }))
+    const layer = await buildLayer({ files: many })
+    const truncated = layer.bytes.subarray(0, Math.floor(layer.bytes.byteLength * 0.9))
+    const decompressible = gunzipSync(truncated, { finishFlush: zlibConstants.Z_SYNC_FLUSH }).byteLength
+    const complete: string[] = []
+    let error: unknown
+    try {
+      for await (const entry of readLayerEntries(streamOf(truncated))) {
+        await new Promise((resolve) => setTimeout(resolve, 1)) // slow enough for gunzip to pause on a full sink
+        let content = ''
+        for await (const chunk of entry.body) content += Buffer.from(chunk).toString()
+        if (content.length === 2000) complete.push(entry.path)
+      }
+    } catch (caught) {
+      error = caught
+    }
+    expect(isLayerleakError(error, 'INVALID_ARCHIVE')).toBe(true)
+    expect(complete).toEqual(many.slice(0, Math.floor(decompressible / 2560)).map((file) => file.path))
   })
 
   it('yields the complete entries of a truncated zstd layer, then INVALID_ARCHIVE', async () => {

@@ -81,6 +81,7 @@ const passThrough = (sink: ByteSink): Decompressor => ({
 const zlibDecompressor = (compression: Compression, transform: Transform, sink: ByteSink): Decompressor => {
   let failure: Error | undefined
   let resumed: Promise<void> | undefined
+  let lastWrite: Promise<void> = Promise.resolve()
   transform.on('data', (chunk: Uint8Array) => {
     if (sink.write(chunk) || resumed) return
     transform.pause()
@@ -118,11 +119,17 @@ const zlibDecompressor = (compression: Compression, transform: Transform, sink: 
     // the thread pool while the tar parser works on the main thread.
     async write(chunk) {
       if (failure) throw failure
-      if (!transform.write(chunk)) await settle((done) => transform.once('drain', () => done()))
+      let accepted = true
+      // the callback runs once zlib has consumed the chunk (or failed): end() waits for the last one
+      lastWrite = new Promise<void>((resolve) => {
+        accepted = transform.write(chunk, () => resolve())
+      })
+      if (!accepted) await settle((done) => transform.once('drain', () => done()))
     },
     async end() {
-      // Hand every buffered byte to the sink before flushing: a flush that fails (truncated input)
-      // destroys the transform, and with it whatever output it still held.
+      // Hand every byte to the sink before flushing: a flush that fails (truncated input) destroys
+      // the transform, and with it whatever output it still held.
+      await settle((done) => lastWrite.then(() => done()))
       while (transform.readableLength > 0 && !transform.destroyed && !failure) {
         await (resumed ?? new Promise((resolve) => setImmediate(resolve)))
       }
