@@ -56,7 +56,10 @@ describe('scanning an image', () => {
     const occurrences = occurrencesOf(await scanImageFromLayout(image))
     expect(occurrences.find((o) => o.source_type === 'env')).toMatchObject({ key: 'CI_TOKEN', build_step: `ENV CI_TOKEN=${envToken}`, layer_index: -1 })
     expect(occurrences.find((o) => o.source_type === 'label')).toMatchObject({ key: 'org.example.token' })
-    expect(occurrences.find((o) => o.source_type === 'history')).toMatchObject({ build_step: `RUN /bin/sh -c echo ${historyToken} > /dev/null` })
+    // the RUN step leaks its token; the ENV step shows up in history too, as Docker records it
+    expect(occurrences.filter((o) => o.source_type === 'history').map((o) => o.build_step).sort()).toEqual(
+      [`ENV CI_TOKEN=${envToken}`, `RUN /bin/sh -c echo ${historyToken} > /dev/null`].sort(),
+    )
   })
 
   it('keeps a secret under a test path as suppressed, with the reason, out of the actionable count', async () => {
