@@ -6,12 +6,22 @@
  */
 import type { DetectorMatch, ScanChunk } from '../../core/contracts.ts'
 import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
+import { anchoredPatternDetect } from './anchored-pattern.ts'
 import { AZURE_CHECKSUM_SEEDS, isValidAzureIdentifiableKey, isValidVercelToken } from './checksums.ts'
 import { keyIsNotAnId, keyValuePattern, UUID } from './key-value-pattern.ts'
 
 // --- Azure identifiable keys: a service signature plus a Marvin32 checksum (microsoft/security-utilities) ---
 
 type AzureKeyShape = 'base64-64' | 'base64-32' | 'base64url-40' | 'alnum-39' | 'base64-39'
+
+/** where the service signature starts inside each shape */
+const AZURE_SIGNATURE_OFFSETS: Record<AzureKeyShape, number> = {
+  'base64-64': 76,
+  'base64-32': 33,
+  'base64url-40': 44,
+  'alnum-39': 42,
+  'base64-39': 42,
+}
 
 const AZURE_KEY_SHAPES: Record<AzureKeyShape, (signature: string) => string> = {
   // 64 random-looking bytes: 88 characters, signature at 76, checksum in the last 4 bytes
@@ -40,8 +50,12 @@ const azureIdentifiableKey = (spec: {
     confidence: 'high',
     binary: true,
     keywords: [spec.signature.toLowerCase()],
-    pattern: new RegExp(`(?<![A-Za-z0-9+/_-])(?<secret>${AZURE_KEY_SHAPES[spec.shape](signatureSource)})(?![A-Za-z0-9+/_=-])`),
-    validate: (value) => isValidAzureIdentifiableKey(value, spec.signature, spec.seeds) || 'low',
+    detect: anchoredPatternDetect({
+      anchor: spec.signature,
+      offset: AZURE_SIGNATURE_OFFSETS[spec.shape],
+      pattern: new RegExp(`(?<![A-Za-z0-9+/_-])(?<secret>${AZURE_KEY_SHAPES[spec.shape](signatureSource)})(?![A-Za-z0-9+/_=-])`),
+      validate: (value) => isValidAzureIdentifiableKey(value, spec.signature, spec.seeds) || 'low',
+    }),
     examples: spec.examples,
     negatives: spec.negatives,
   })

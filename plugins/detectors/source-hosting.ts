@@ -6,6 +6,8 @@
  * GitHub, GitLab (routable) and Atlassian tokens carry checksums that are verified offline.
  */
 import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
+import { shannonEntropy } from '../../core/entropy.ts'
+import { anchoredPatternDetect } from './anchored-pattern.ts'
 import { decodeBase64, isRoutableGitLabToken, isValidAtlassianToken, isValidGitHubToken, isValidGitLabRoutableToken } from './checksums.ts'
 import { keyIsNotAnId, keyValuePattern, UUID } from './key-value-pattern.ts'
 
@@ -437,8 +439,12 @@ const ci: DetectorDefinition[] = [
     confidence: 'high',
     binary: true,
     keywords: ['atlasv1'],
-    pattern: /(?<![A-Za-z0-9])(?<secret>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})(?![A-Za-z0-9_=-])/,
-    minEntropy: 3.5,
+    detect: anchoredPatternDetect({
+      anchor: '.atlasv1.',
+      offset: 14,
+      pattern: /(?<![A-Za-z0-9])(?<secret>[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})(?![A-Za-z0-9_=-])/,
+      validate: (value) => shannonEntropy(value) >= 3.5,
+    }),
     examples: ['{"credentials": {"app.terraform.io": {"token": "cUdyr9cQSjoGSD.atlasv1._1DaIlXMwE8hC7P8vkLKSSpU8T1yqxt6veZ8ERNcX_v4-DZD2CkUxOys8LETHU2sYZf"}}}'],
     negatives: ['hqBcVFvzNS2mHJ.atlasv1.PbcugFT3I6mDaAH9ojPiuXLTNNnkbR', 'xxxxxxxxxxxxxx.atlasv1.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'],
   }),
@@ -690,8 +696,12 @@ const codeQuality: DetectorDefinition[] = [
     description: 'An Azure DevOps personal access token in the 84-character identifiable format (AZDO signature).',
     confidence: 'high',
     keywords: ['azdo'],
-    pattern: /(?<![A-Za-z0-9])(?<secret>[A-Za-z0-9]{52}JQQJ[A-Za-z0-9]{20}AZDO[A-Za-z0-9]{4})(?![A-Za-z0-9])/,
-    minEntropy: 3.5,
+    detect: anchoredPatternDetect({
+      anchor: 'JQQJ',
+      offset: 52,
+      pattern: /(?<![A-Za-z0-9])(?<secret>[A-Za-z0-9]{52}JQQJ[A-Za-z0-9]{20}AZDO[A-Za-z0-9]{4})(?![A-Za-z0-9])/,
+      validate: (value) => shannonEntropy(value) >= 3.5,
+    }),
     examples: ['AZURE_DEVOPS_EXT_PAT=wDGUaxlG2UvNP0Th5zh57vkGxyOLEEUuEVFIgm6LVDZCjU7F1LTvJQQJ99BACAAAAAAAAAAAAAASAZDOr4VQ'],
     negatives: ['GTnshgivRB9Lom7iH7QbOhHgnjFojFjyIwlag2VZmjBgwTWYqFZXJQQJ99BACAAAAAAAAAAAAAASAZDO', 'AZDO_ORG_SERVICE_URL=https://dev.azure.com/acme'],
   }),
