@@ -62,7 +62,7 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
       logger: (message: string) => logger.debug(message),
     }),
   ]
-  const sources = composePlugins(builtinSources, config.sources, config.replace?.sources)
+  const sources = composePlugins(builtinSources, config.sources, config.replace?.sources, true)
   const detectors = composePlugins(builtinDetectors, config.detectors, config.replace?.detectors)
   const filters = composePlugins<Filter>([fixturesFilter()], config.filters, config.replace?.filters)
   const sinks = composePlugins<Sink>([], config.sinks, config.replace?.sinks)

@@ -57,6 +57,12 @@ export const validateConfig = (value: unknown, where: string): LayerleakConfig =
   return value as LayerleakConfig
 }
 
-/** Built-ins plus the config's own plugins, or the config's alone where it replaces a family. */
-export const composePlugins = <T>(builtins: T[], own: T[] | undefined, replace: boolean | undefined): T[] =>
-  replace ? [...(own ?? [])] : [...builtins, ...(own ?? [])]
+/**
+ * Built-ins plus the config's own plugins, or the config's alone where it replaces a family.
+ * `ownFirst` puts the config's ahead: sources are chosen by the first that accepts a reference,
+ * and the registry source accepts nearly anything.
+ */
+export const composePlugins = <T>(builtins: T[], own: T[] | undefined, replace: boolean | undefined, ownFirst = false): T[] => {
+  if (replace) return [...(own ?? [])]
+  return ownFirst ? [...(own ?? []), ...builtins] : [...builtins, ...(own ?? [])]
+}

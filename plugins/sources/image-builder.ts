@@ -15,7 +15,7 @@ export interface FileSpec {
   path: string
   /** file content (default empty) */
   content?: string | Uint8Array
-  type?: 'file' | 'directory' | 'symlink' | 'hardlink'
+  type?: 'file' | 'directory' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo'
   linkname?: string
   mode?: number
 }
@@ -116,7 +116,7 @@ export const buildTar = async (files: FileSpec[]): Promise<Uint8Array> => {
         ),
       )
     } else {
-      archive.entry({ name: file.path, type: type === 'hardlink' ? 'link' : type, linkname: file.linkname, mode: file.mode ?? (type === 'directory' ? 0o755 : 0o777), mtime })
+      archive.entry({ name: file.path, type: type === 'hardlink' ? 'link' : type === 'char-device' ? 'character-device' : type, linkname: file.linkname, mode: file.mode ?? (type === 'directory' ? 0o755 : 0o777), mtime })
     }
   }
   archive.finalize()
