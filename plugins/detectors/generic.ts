@@ -40,7 +40,7 @@ const ALLOWED_AFTER = new Set([
 const EXCLUDED_ANYWHERE = new Set([
   'csrf', 'xsrf', 'public', 'publishable', 'nonce', 'placeholder', 'hint', 'label', 'prompt', 'description', 'example',
   'sample', 'dummy', 'fake', 'mock', 'translation', 'is', 'has', 'use', 'uses', 'enable', 'enabled', 'disable', 'disabled',
-  'require', 'required', 'show', 'hide', 'no', 'allow', 'allowed', 'forgot',
+  'require', 'required', 'show', 'hide', 'no', 'allow', 'allowed', 'forgot', 'search',
 ])
 
 export type CredentialKind = 'password' | 'secret'
@@ -87,6 +87,29 @@ const FILE_REFERENCE = /^(?:\/|\.{1,2}\/|~\/|[A-Za-z]:\\|\\\\|file:)|\/[^/]*\.(?
 const URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
 const NUMBER_OR_SIZE = /^[+-]?\d[\d.,:_]*[a-zA-Z]{0,2}$/
 
+/** words that make a value a placeholder wherever they sit in it: `xoxa-2-REPLACE`, `sk_live_YOUR_KEY` */
+const PLACEHOLDER_WORDS = new Set(['replace', 'replaceme', 'changeme', 'change', 'example', 'placeholder', 'dummy', 'redacted', 'your', 'here', 'todo', 'sample', 'fake', 'insert', 'enter'])
+const hasPlaceholderWord = (value: string): boolean =>
+  value
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z]+/)
+    .some((word) => PLACEHOLDER_WORDS.has(word))
+
+/** `123456`, `abcdef`, `ABCdefGhIJ`: documentation values count up the keyboard */
+const hasSequentialRun = (value: string): boolean => {
+  const lower = value.toLowerCase()
+  let run = 1
+  for (let i = 1; i < lower.length; i++) {
+    run = lower.charCodeAt(i) === lower.charCodeAt(i - 1) + 1 ? run + 1 : 1
+    if (run >= 6) return true
+  }
+  return false
+}
+
+/** publishable keys are meant to be public: Stripe/Clerk pk_, Mapbox pk., PostHog phc_ */
+const PUBLIC_KEY_PREFIX = /^(?:pk[._-]|phc_|pub_|pub-)/
+
 /** `userPassword`, `SECRET_TOKEN`, `db-pass`: a name, not a value */
 const isWordsOnly = (value: string): boolean => /^[A-Za-z]+(?:[_.-][A-Za-z]+)*$/.test(value)
 
@@ -105,7 +128,7 @@ export const judgeCredentialValue = (rawValue: string, kind: CredentialKind, quo
   if (NOT_VALUES.has(value.toLowerCase())) return undefined
   if (REFERENCE_OR_TEMPLATE.test(value) || CODE.test(value) || DOTTED_IDENTIFIER.test(value)) return undefined
   if (PLACEHOLDER.test(value) || FILE_REFERENCE.test(value) || URL.test(value) || NUMBER_OR_SIZE.test(value)) return undefined
-  if (/^(.)\1+$/.test(value) || isWordsOnly(value)) return undefined
+  if (/^(.)\1+$/.test(value) || isWordsOnly(value) || hasPlaceholderWord(value) || hasSequentialRun(value) || PUBLIC_KEY_PREFIX.test(value)) return undefined
   // lower-case path-like values are references (`secret/data/app`, `projects/x/secrets/y`)
   if (value.includes('/') && !/[A-Z]/.test(value) && !/\d{3}/.test(value)) return undefined
   // the key's own name, or a variable named after it: `password: PASSWORD`, `token = authToken2`
@@ -141,12 +164,24 @@ const BARE_SPACE_KEYS = new Set(['password', 'passwd', 'pass', 'requirepass', 'm
  */
 const blankAssignmentAllowed = (text: string, keyStart: number, key: string, flag: boolean): boolean => {
   if (flag) return true
-  const lineStart = text.lastIndexOf('\n', keyStart - 1) + 1
-  const before = text.slice(lineStart, keyStart)
+  const before = linePrefix(text, keyStart)
+  if (before === undefined) return false
   if (/^\s*ENV\s+$/.test(before)) return true
   if (!BARE_SPACE_KEYS.has(key.toLowerCase())) return false
   return /^\s*$/.test(before) || /\b(?:login|user|username|account)\s+\S+\s+$/.test(before)
 }
+
+/**
+ * The text between the line's start and `at`, looking back at most `limit` characters: bounded,
+ * so a file with no line breaks costs no more than one with. Undefined when the line is longer.
+ */
+const linePrefix = (text: string, at: number, limit = 256): string | undefined => {
+  for (let i = at - 1; i >= 0 && i >= at - limit; i--) if (text[i] === '\n') return text.slice(i + 1, at)
+  return at <= limit ? text.slice(0, at) : undefined
+}
+
+/** keys are short: a credential word deep inside a longer run is part of a blob (base64url, a hash), not a key */
+const MAX_KEY_PREFIX = 64
 
 function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
   const { text } = chunk
@@ -154,7 +189,8 @@ function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
     const groups = match.groups ?? {}
     const spans = match.indices?.groups ?? {}
     let keyStart = match.index
-    while (keyStart > 0 && IDENTIFIER_CHAR.test(text[keyStart - 1])) keyStart--
+    while (keyStart > 0 && match.index - keyStart <= MAX_KEY_PREFIX && IDENTIFIER_CHAR.test(text[keyStart - 1])) keyStart--
+    if (match.index - keyStart > MAX_KEY_PREFIX) continue
     const written = text.slice(keyStart, spans.rest?.[1] ?? match.index)
     const flag = /^--?[A-Za-z]/.test(written)
     const key = written.replace(/^[.-]+/, '')
@@ -292,6 +328,12 @@ export const GENERIC_CREDENTIAL_CASES: [string, string | undefined][] = [
   ['The password is required for every login attempt.', undefined],
   ['password: ENC[AES256_GCM,data:Tr0z8Qw==,iv:x,tag:y,type:str]', undefined],
   ['password: !vault |', undefined],
+  // values that are placeholders, documentation or public by design
+  ['SLACK_APP_TOKEN=xoxa-2-REPLACE', undefined],
+  ['TELEGRAM_BOT_TOKEN=123456789:ABCdefGhIJKlmNoPQRsTUVwxyZ', undefined],
+  ['STRIPE_SECRET_KEY=sk_test_YOUR_KEY_9x', undefined],
+  ['mapboxgl.accessToken = "pk.eyJ1IjoiYWNtZSIsImEiOiJja2x4In0.Zx8qL2mXv9"', undefined],
+  ['api_key: abcdef1234567890', undefined],
 ]
 
 const casesWhere = (found: boolean): string[] => GENERIC_CREDENTIAL_CASES.filter(([, value]) => (value !== undefined) === found).map(([text]) => text)

@@ -142,8 +142,11 @@ const isValidAgeSecretKey = (key: string): boolean => {
 
 // --- patterns ---
 
-/** base64, whitespace, JSON escapes and the characters of `Proc-Type:` / `DEK-Info:` headers */
-const PEM_BODY = '[A-Za-z0-9+/=\\s:,\\\\-]{64,16384}?'
+/**
+ * base64, whitespace, JSON escapes and the characters of `Proc-Type:` / `DEK-Info:` headers; never
+ * five dashes, so a body cannot run into the next block (and a run of bare headers costs nothing)
+ */
+const PEM_BODY = '(?:[A-Za-z0-9+/=\\s:,\\\\]|-(?!----)){64,16384}?'
 
 const pemPattern = (label: string): RegExp =>
   new RegExp(`(?<secret>-----BEGIN ${label}-----(?<body>${PEM_BODY})-----END ${label}-----)`)
@@ -325,7 +328,7 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     confidence: 'medium',
     keywords: ['begin ssh2 encrypted private key'],
     binary: true,
-    pattern: /(?<secret>---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----(?<body>[A-Za-z0-9+/=\s:,"\\-]{64,16384}?)---- END SSH2 ENCRYPTED PRIVATE KEY ----)/,
+    pattern: /(?<secret>---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----(?<body>(?:[A-Za-z0-9+/=\s:,"\\]|-(?!---)){64,16384}?)---- END SSH2 ENCRYPTED PRIVATE KEY ----)/,
     validate: hasKeyPayload,
     examples: ['---- BEGIN SSH2 ' + `ENCRYPTED PRIVATE KEY ----\nComment: "rsa-key-20240527"\n${RSA_BODY}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----`],
     negatives: ['---- BEGIN SSH2 PUBLIC KEY ----\nComment: "rsa-key-20240527"\nAAAAB3NzaC1yc2EAAAADAQABAAABAQC7VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1G\n---- END SSH2 PUBLIC KEY ----'],

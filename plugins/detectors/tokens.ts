@@ -1,9 +1,9 @@
 /**
  * Tokens of web platforms and SaaS APIs: JSON Web Tokens, credentials in Authorization headers and
  * curl commands, Twitter/X, Facebook/Meta, Okta, Auth0, Contentful, Algolia, Mapbox, Dropbox, Box,
- * Zoom, Salesforce, HubSpot, Segment, Mixpanel, Amplitude, PostHog, LaunchDarkly, Typeform, Trello,
+ * Zoom, Salesforce, HubSpot, Segment, Mixpanel, Amplitude, PostHog, Typeform, Trello,
  * monday.com, ClickUp, LinkedIn, Spotify, Twitch, Adobe. (Google OAuth, Firebase, Atlassian, Shopify,
- * Notion, Linear, Figma, Airtable, Asana and Postman live in part 1 of the catalog.)
+ * Notion, Linear, Figma, Airtable, Asana, Postman and LaunchDarkly live in part 1 of the catalog.)
  *
  * Examples are split after their prefix so this file does not read as leaked tokens (see messaging.ts).
  */
@@ -409,7 +409,7 @@ export const tokenDetectors: DetectorDefinition[] = [
     negatives: ['HUBSPOT_FORM_ID=0a3f064b-174b-4160-a32c-9ae836c205a9', 'HUBSPOT_PORTAL_ID=1234567'],
   }),
 
-  // --- Analytics, feature flags ---
+  // --- Analytics ---
   defineDetector({
     id: 'segment-public-api-token',
     name: 'Segment Public API token',
@@ -458,17 +458,6 @@ export const tokenDetectors: DetectorDefinition[] = [
     examples: ['POSTHOG_PERSONAL_API_KEY=' + 'phx_' + 'iPJ6TToSaBKiIaqzC1iw22Gkg2XxyiMZ0e6mChZ2afS'],
     negatives: ['POSTHOG_KEY=phc_iPJ6TToSaBKiIaqzC1iw22Gkg2XxyiMZ0e6mChZ2afS', 'phx_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'],
   }),
-  defineDetector({
-    id: 'launchdarkly-key',
-    name: 'LaunchDarkly access token or SDK key',
-    description: 'A LaunchDarkly API access token (api-) or server-side SDK key (sdk-) near a LaunchDarkly keyword.',
-    confidence: 'high',
-    keywords: ['launchdarkly', 'launch_darkly', 'ld_sdk', 'ld_api', 'ldclient'],
-    pattern: keywordWindowPattern({ keywords: ['launchdarkly', 'launch_darkly', 'ld_sdk', 'ld_api', 'ldclient'], value: `(?:api|sdk)-${UUID}`, distance: 60 }),
-    examples: ['LAUNCHDARKLY_SDK_KEY=sdk-65799d0a-a18a-4efd-a011-c261e3e8871d', 'ldclient.set_config(Config("api-0a3f064b-174b-4160-a32c-9ae836c205a9"))'],
-    negatives: ['LAUNCHDARKLY_CLIENT_SIDE_ID=65799d0aa18a4efda011c261', 'LAUNCHDARKLY_MOBILE_KEY=mob-65799d0a-a18a-4efd-a011-c261e3e8871d'],
-  }),
-
   // --- Forms, project tools ---
   defineDetector({
     id: 'typeform-personal-token',
