@@ -66,7 +66,7 @@ describe(`source code, ${size(sourceFiles.total)}, ${builtinDetectors.length} de
     gunzipSync(gzipped)
   })
   bench(`prefilter only, ${size(sourceFiles.total)}`, () => {
-    for (const file of sourceFiles.files) prefilter.candidates(file)
+    for (const file of sourceFiles.files) prefilter.scan(file)
   })
   bench(`text scanner, ${size(sourceFiles.total)}`, () => {
     for (const file of sourceFiles.files) scanner.scanBytes(file, location)

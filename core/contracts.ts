@@ -115,6 +115,11 @@ export interface Target {
 export interface ResolveOptions {
   /** `os/arch[/variant]`: only that platform of an index */
   platform?: string
+  /**
+   * Sweep: the reference is a bare repository and every tag of it is scanned, each digest once
+   * (its Target lists every tag naming it). Only sources that can list tags (the registry) sweep.
+   */
+  allTags?: boolean
   signal?: AbortSignal
   limits: Limits
   /** non-fatal facts found while resolving: attestation manifests skipped, foreign layers... */
@@ -166,6 +171,13 @@ export interface Detector {
   keywords: string[]
   /** run on binary content too (safe only for long, prefixed, high-confidence formats) */
   binary?: boolean
+  /**
+   * How much text around each keyword hit the detector needs. By default it runs on line-aligned
+   * windows from 1 KB before to 8 KB after its keyword hits (merged), not on the whole file: a
+   * 1 MB bundle with one `ghp_` in it costs a few KB of regex. `'file'` hands it the whole text
+   * (structured files, formats whose keyword can sit anywhere).
+   */
+  context?: 'file' | { before: number; after: number }
   /** pure and synchronous: text in, matches out */
   detect(chunk: ScanChunk): Iterable<DetectorMatch>
 }

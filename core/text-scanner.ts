@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer'
 import type { Detector, ScanChunk } from './contracts.ts'
-import type { Prefilter } from './prefilter.ts'
+import type { Candidate, Prefilter } from './prefilter.ts'
 import type { Confidence, SourceType } from './result.ts'
 
 export interface TextLocation {
@@ -47,6 +47,39 @@ const utf16Encoding = (bytes: Uint8Array): 'utf-16le' | 'utf-16be' | undefined =
   return undefined
 }
 
+const DEFAULT_CONTEXT = { before: 1024, after: 8192 }
+
+/**
+ * Line-aligned spans of `text` around a candidate's keyword hits, merged where they overlap; the
+ * whole text when the detector asks for it or has no keywords.
+ */
+export const windowsFor = (candidate: Candidate, text: string): [number, number][] => {
+  const context = candidate.detector.context ?? DEFAULT_CONTEXT
+  if (context === 'file' || candidate.hits.length === 0) return [[0, text.length]]
+  const windows: [number, number][] = []
+  for (const hit of candidate.hits) {
+    const from = Math.max(0, hit - candidate.longestKeyword - context.before)
+    const to = Math.min(text.length, hit + context.after)
+    const last = windows[windows.length - 1]
+    if (last && from <= last[1]) last[1] = Math.max(last[1], to)
+    else windows.push([from, to])
+  }
+  // widen to whole lines, so anchors and look-behinds see what they would in the file
+  for (const window of windows) {
+    window[0] = window[0] === 0 ? 0 : text.lastIndexOf('\n', window[0]) + 1
+    const end = text.indexOf('\n', window[1])
+    window[1] = end === -1 ? text.length : end
+  }
+  // widening can make neighbours touch again
+  const merged: [number, number][] = []
+  for (const window of windows) {
+    const last = merged[merged.length - 1]
+    if (last && window[0] <= last[1]) last[1] = Math.max(last[1], window[1])
+    else merged.push(window)
+  }
+  return merged
+}
+
 /** Generic rules lose overlaps to any specific one; then higher confidence wins; then the longer match. */
 const specificity = (detectorId: string, confidence: Confidence): number =>
   (detectorId.startsWith('generic') ? 0 : 10) + CONFIDENCE_RANK[confidence]
@@ -70,14 +103,14 @@ export class TextScanner {
       const text = new TextDecoder(utf16).decode(bytes)
       return this.scanText(text, location)
     }
-    const candidates = this.#prefilter.candidates(bytes)
-    if (candidates.length === 0) return []
+    const found = this.#prefilter.scan(bytes)
+    if (found.length === 0) return []
     const binary = looksBinary(bytes)
-    const detectors = binary ? candidates.filter((detector) => detector.binary) : candidates
-    if (detectors.length === 0) return []
+    const candidates = binary ? found.filter((candidate) => candidate.detector.binary) : found
+    if (candidates.length === 0) return []
     // latin1 maps each byte to one char, so string offsets are byte offsets
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
-    const matches = this.#run(detectors, { text, binary, ...location }, window)
+    const matches = this.#run(candidates, { text, binary, ...location }, window)
     for (const match of matches) {
       // values are reported as UTF-8, whatever the latin1 view made of them
       if (/[\u0080-\u00ff]/.test(match.value)) {
@@ -89,24 +122,28 @@ export class TextScanner {
 
   /** Scans a string (config values, transcoded text). */
   scanText(text: string, location: TextLocation): RawMatch[] {
-    const candidates = this.#prefilter.candidatesForText(text)
+    const candidates = this.#prefilter.scanText(text)
     if (candidates.length === 0) return []
     return this.#run(candidates, { text, binary: false, ...location }, { baseOffset: 0, baseLine: 1, skipBefore: 0 })
   }
 
-  #run(detectors: readonly Detector[], chunk: ScanChunk, window: { baseOffset: number; baseLine: number; skipBefore: number }): RawMatch[] {
+  #run(candidates: readonly Candidate[], chunk: ScanChunk, window: { baseOffset: number; baseLine: number; skipBefore: number }): RawMatch[] {
     const found: { detector: Detector; start: number; end: number; value: string; confidence: Confidence; key: string }[] = []
-    for (const detector of detectors) {
-      for (const match of detector.detect(chunk)) {
-        if (match.end + window.baseOffset <= window.skipBefore) continue
-        found.push({
-          detector,
-          start: match.start,
-          end: match.end,
-          value: match.value,
-          confidence: match.confidence ?? detector.confidence,
-          key: match.key ?? chunk.key,
-        })
+    for (const candidate of candidates) {
+      const { detector } = candidate
+      for (const [from, to] of windowsFor(candidate, chunk.text)) {
+        const part = from === 0 && to === chunk.text.length ? chunk : { ...chunk, text: chunk.text.slice(from, to) }
+        for (const match of detector.detect(part)) {
+          if (match.end + from + window.baseOffset <= window.skipBefore) continue
+          found.push({
+            detector,
+            start: match.start + from,
+            end: match.end + from,
+            value: match.value,
+            confidence: match.confidence ?? detector.confidence,
+            key: match.key ?? chunk.key,
+          })
+        }
       }
     }
     if (found.length === 0) return []

@@ -14,32 +14,60 @@ describe('the keyword prefilter', () => {
   const prefilter = createPrefilter([github, aws, slack])
 
   it('selects no detector for text without keywords', () => {
-    expect(prefilter.candidates(bytes('nothing to see here, just prose and code()'))).toEqual([])
+    expect(prefilter.scan(bytes('nothing to see here, just prose and code()'))).toEqual([])
   })
 
   it('selects exactly the detectors whose keywords occur', () => {
-    expect(prefilter.candidates(bytes('token = ghp_abc and xoxp-123')).map((d) => d.id)).toEqual(['github', 'slack'])
+    expect(prefilter.scan(bytes('token = ghp_abc and xoxp-123')).map((c) => c.detector.id)).toEqual(['github', 'slack'])
   })
 
   it('matches keywords regardless of case', () => {
-    expect(prefilter.candidates(bytes('AKIAIOSFODNN7EXAMPLE')).map((d) => d.id)).toEqual(['aws'])
+    expect(prefilter.scan(bytes('AKIAIOSFODNN7EXAMPLE')).map((c) => c.detector.id)).toEqual(['aws'])
   })
 
   it('finds keywords that overlap or share prefixes', () => {
     const overlapping = createPrefilter([detector('a', ['abcd']), detector('b', ['bc']), detector('c', ['cde'])])
-    expect(overlapping.candidates(bytes('xxabcdexx')).map((d) => d.id)).toEqual(['a', 'b', 'c'])
+    expect(overlapping.scan(bytes('xxabcdexx')).map((c) => c.detector.id)).toEqual(['a', 'b', 'c'])
   })
 
   it('finds a keyword at the very end of the input', () => {
-    expect(prefilter.candidates(bytes('ends with github_pat_')).map((d) => d.id)).toEqual(['github'])
+    expect(prefilter.scan(bytes('ends with github_pat_')).map((c) => c.detector.id)).toEqual(['github'])
   })
 
   it('always selects detectors that declare no keywords', () => {
     const always = detector('always', [])
-    expect(createPrefilter([aws, always]).candidates(bytes('plain')).map((d) => d.id)).toEqual(['always'])
+    expect(createPrefilter([aws, always]).scan(bytes('plain')).map((c) => c.detector.id)).toEqual(['always'])
   })
 
   it('works on strings as on bytes', () => {
-    expect(prefilter.candidatesForText('export SLACK=XOXB-1').map((d) => d.id)).toEqual(['slack'])
+    expect(prefilter.scanText('export SLACK=XOXB-1').map((c) => c.detector.id)).toEqual(['slack'])
+  })
+})
+
+describe('keyword windows', () => {
+  const ghp = defineDetector({ id: 'ghp', name: 'ghp', description: '', confidence: 'high', keywords: ['ghp_'], pattern: /ghp_[a-z]{4}/, examples: [] })
+  const prefilter = createPrefilter([ghp])
+
+  it('records where each keyword ends', () => {
+    const [candidate] = prefilter.scan(bytes('xx ghp_ yy GHP_'))
+    expect(candidate.hits).toEqual([7, 15])
+  })
+
+  it('gives a detector line-aligned windows around its hits, not the whole text', async () => {
+    const { windowsFor } = await import('../core/text-scanner.ts')
+    const filler = `${'a'.repeat(99)}\n`.repeat(200)
+    const text = `${filler}key=ghp_abcd\n${filler}`
+    const [candidate] = prefilter.scanText(text)
+    const [[from, to]] = windowsFor(candidate, text)
+    expect(text[from - 1]).toBe('\n')
+    expect(text.slice(from, to)).toContain('key=ghp_abcd')
+    expect(to - from).toBeLessThan(text.length / 2)
+  })
+
+  it('hands the whole text to detectors that ask for it', async () => {
+    const { windowsFor } = await import('../core/text-scanner.ts')
+    const whole = createPrefilter([{ ...ghp, context: 'file' as const }])
+    const text = `${'b'.repeat(20_000)} ghp_abcd`
+    expect(windowsFor(whole.scanText(text)[0], text)).toEqual([[0, text.length]])
   })
 })
