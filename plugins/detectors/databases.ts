@@ -24,11 +24,23 @@ const isPassword = (value: string): boolean => !NOT_A_PASSWORD.some((pattern) =>
  */
 const credentialUri = (schemes: string): RegExp =>
   new RegExp(
-    `(?<![A-Za-z0-9+.:-])(?:${schemes})://(?<user>[^\\s:/?#@'"\`<>]{0,128}):(?<secret>[^\\s/?#'"\`<>]{1,256})@(?<host>[A-Za-z0-9._~%-]+|\\[[0-9A-Fa-f:.]+\\])(?=[:/?#\\s'"\`<>;,)\\]}]|$)`,
+    `(?<![A-Za-z0-9+.:-])(?:${schemes})://(?<user>[^\\s:/?#@'"\`<>]{0,128}):(?<secret>[^\\s:/?#'"\`<>]{1,256})@(?<host>[A-Za-z0-9._~%-]+|\\[[0-9A-Fa-f:.]+\\])(?=[:/?#\\s'"\`<>;,)\\]}]|$)`,
   )
 
-/** A port is not a password: `http://host:8080@…` is a malformed URL, not a credential. */
-const isUriPassword = (value: string): boolean => isPassword(value) && !/^\d{1,5}$/.test(value)
+/** RFC 2606/6761 names: a URL to them is documentation (`https://abc:xyz@example.com`) */
+const DOCUMENTATION_HOST = /(?:^|\.)example\.(?:com|org|net)$|\.(?:example|test|invalid)$|^example$/i
+
+/**
+ * A URL password: at least three characters, not a port (`http://host:8080@…` is a malformed URL,
+ * not a credential), and not pointing at a documentation host.
+ */
+const isUriPassword = (value: string, match: RegExpExecArray): boolean =>
+  isPassword(value) &&
+  value.length >= 3 &&
+  !/^\d{1,5}$/.test(value) &&
+  !DOCUMENTATION_HOST.test(match.groups?.host ?? '') &&
+  // anonymous FTP and CVS logins are public by convention
+  !/^(?:anonymous|anoncvs|ftp)$/i.test(match.groups?.user ?? '')
 
 interface UriSpec {
   id: string
@@ -79,7 +91,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     schemes: 'mysql(?:x|2)?(?:\\+[a-z0-9]+)?',
     keywords: ['mysql://', 'mysqlx://', 'mysql2://', 'mysql+'],
     description: 'A mysql:// URI (mysqlx, mysql2 and SQLAlchemy driver suffixes too) carrying the user\'s password.',
-    examples: ['DATABASE_URL="mysql://root:aIUwK73uDXj44a@mysql:3306/shop"', "engine = create_engine('mysql+pymysql://svc:KVGedXfSDz6K3t@rds.example.com/app')"],
+    examples: ['DATABASE_URL="mysql://root:aIUwK73uDXj44a@mysql:3306/shop"', "engine = create_engine('mysql+pymysql://svc:KVGedXfSDz6K3t@rds.acme-corp.io/app')"],
     negatives: ['mysql://root:{{ mysql_root_password }}@mysql:3306/shop', 'mysql://root@localhost/test'],
   }),
   connectionUri({
@@ -109,7 +121,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     schemes: 'rediss?|redis\\+sentinel|redis-sentinel|valkeys?',
     keywords: ['redis://', 'rediss://', 'redis+sentinel://', 'redis-sentinel://', 'valkey://', 'valkeys://'],
     description: 'A redis:// or rediss:// URI (Sentinel and Valkey too) carrying the AUTH password.',
-    examples: ['REDIS_URL=redis://:n3Ao7DxN7aUZyZ@redis-master:6379/0', 'CELERY_BROKER_URL = "rediss://default:oW0yHPfK9LGXmm@cache.example.net:6380"'],
+    examples: ['REDIS_URL=redis://:n3Ao7DxN7aUZyZ@redis-master:6379/0', 'CELERY_BROKER_URL = "rediss://default:oW0yHPfK9LGXmm@cache.acme-corp.io:6380"'],
     negatives: ['REDIS_URL=redis://redis:6379/0', 'REDIS_URL=redis://:%(redis_password)s@redis:6379/0'],
   }),
   connectionUri({
@@ -127,7 +139,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     schemes: 'mssql(?:\\+[a-z0-9]+)?|sqlserver',
     keywords: ['mssql://', 'mssql+', 'sqlserver://'],
     description: 'An mssql:// or sqlserver:// URI (SQLAlchemy and Go driver style) carrying the login\'s password.',
-    examples: ['SQLSERVER_URL=sqlserver://sa:yKZVXuCZ7yJbJt@mssql:1433?database=master', 'mssql+pyodbc://report:or32m6vE5LTh4o@dwh.example.com/sales?driver=ODBC+Driver+18'],
+    examples: ['SQLSERVER_URL=sqlserver://sa:yKZVXuCZ7yJbJt@mssql:1433?database=master', 'mssql+pyodbc://report:or32m6vE5LTh4o@dwh.acme-corp.io/sales?driver=ODBC+Driver+18'],
     negatives: ['sqlserver://sa:${SA_PASSWORD}@mssql:1433'],
   }),
   connectionUri({
@@ -154,7 +166,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     schemes: 'couchbases?',
     keywords: ['couchbase://', 'couchbases://'],
     description: 'A couchbase:// or couchbases:// URI carrying the user\'s password.',
-    examples: ['COUCHBASE_URL=couchbases://sync:wKzEU2ocxoQhsM@cb.example.com'],
+    examples: ['COUCHBASE_URL=couchbases://sync:wKzEU2ocxoQhsM@cb.acme-corp.io'],
     negatives: ['couchbase://localhost'],
   }),
   connectionUri({
@@ -172,7 +184,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     schemes: 'ldaps?',
     keywords: ['ldap://', 'ldaps://'],
     description: 'An ldap:// or ldaps:// URL carrying a bind DN\'s password.',
-    examples: ['LDAP_URL=ldaps://cn=svc-gitlab,ou=services,dc=example,dc=com:pdu0GINXO6HX5R@ldap.example.com:636'],
+    examples: ['LDAP_URL=ldaps://cn=svc-gitlab,ou=services,dc=example,dc=com:pdu0GINXO6HX5R@ldap.acme-corp.io:636'],
     negatives: ['ldap://ldap.example.com:389/dc=example,dc=com', 'ldaps://cn=admin,dc=example,dc=org:password@ldap'],
   }),
   defineDetector({
@@ -183,20 +195,24 @@ export const databaseDetectors: DetectorDefinition[] = [
     keywords: ['://'],
     // anchored on the literal `://` so the engine can skip ahead; the scheme is checked behind it
     pattern:
-      /:\/\/(?<=(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/)(?<user>[^\s:/?#@'"`<>]{0,128}):(?<secret>[^\s/?#'"`<>]{1,256})@(?<host>[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?=[:/?#\s'"`<>;,)\]}]|$)/,
+      /:\/\/(?<=(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/)(?<user>[^\s:/?#@'"`<>]{0,128}):(?<secret>[^\s:/?#'"`<>]{1,256})@(?<host>[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?=[:/?#\s'"`<>;,)\]}]|$)/,
     validate: isUriPassword,
     examples: [
-      'git remote add origin https://deploy:GEivpYcdIqg4sF@git.example.com/team/app.git',
-      'HTTPS_PROXY=http://proxyuser:8gy0X24k8DkXXG@proxy.corp.example:3128',
-      'SMTP_URL=smtps://mailer:pAHmXjBO7S2cwD@smtp.example.com:465',
+      'git remote add origin https://deploy:GEivpYcdIqg4sF@git.acme-corp.io/team/app.git',
+      'HTTPS_PROXY=http://proxyuser:8gy0X24k8DkXXG@proxy.acme-corp.internal:3128',
+      'SMTP_URL=smtps://mailer:pAHmXjBO7S2cwD@smtp.acme-mail.net:465',
     ],
     negatives: [
       'https://user:password@example.com',
-      'https://${GIT_USER}:${GIT_TOKEN}@git.example.com/repo.git',
+      "const myURL = new URL('https://abc:xyz@example.com');",
+      'https://a:b@xn--g6w251d/?abc#foo',
+      'https://${GIT_USER}:${GIT_TOKEN}@git.acme-corp.io/repo.git',
       'https://example.com:8443/path',
       'http://proxy:3128@gateway',
       'See https://en.wikipedia.org/wiki/URL for the user:pass@host syntax',
       'ssh://git@github.com:22/org/repo.git',
+      'cvs://:pserver:anoncvs@sources.redhat.com:/cvs/src',
+      'ftp://anonymous:guest2024@ftp.gnu.org/gnu/',
     ],
   }),
   defineDetector({
@@ -208,8 +224,8 @@ export const databaseDetectors: DetectorDefinition[] = [
     pattern:
       /jdbc:(?:oracle:(?:thin|oci):(?<oracleUser>[^\s/@:'"]{1,128})\/|[a-z0-9]+(?::[a-z0-9]+)*:\/\/(?<user>[^\s:/?#@'"`<>;]{0,128}):)(?<secret>[^\s/?#'"`<>;]{1,256})@(?<host>[A-Za-z0-9._~%:/-]+)/,
     validate: isUriPassword,
-    examples: ['spring.datasource.url=jdbc:mysql://app:U8LCeA0T9ZP2Gl@mysql:3306/inventory', 'jdbc.url=jdbc:oracle:thin:scott/XZPioa0M07KYAs@//ora.example.com:1521/ORCL'],
-    negatives: ['spring.datasource.url=jdbc:postgresql://db:5432/app', 'jdbc:oracle:thin:@//ora.example.com:1521/ORCL', 'jdbc:mysql://app:${DB_PASS}@mysql/inventory'],
+    examples: ['spring.datasource.url=jdbc:mysql://app:U8LCeA0T9ZP2Gl@mysql:3306/inventory', 'jdbc.url=jdbc:oracle:thin:scott/XZPioa0M07KYAs@//ora.acme-corp.io:1521/ORCL'],
+    negatives: ['spring.datasource.url=jdbc:postgresql://db:5432/app', 'jdbc:oracle:thin:@//ora.acme-corp.io:1521/ORCL', 'jdbc:mysql://app:${DB_PASS}@mysql/inventory'],
   }),
   defineDetector({
     id: 'jdbc-password-parameter',
@@ -220,7 +236,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     pattern: new RegExp(`jdbc:[a-z0-9]+(?::[a-z0-9]+)*:[^\\s'"\`<>]{0,300}?[;?&]${anyCase('password')}=(?<secret>[^;&\\s'"\`<>]{1,256})`),
     validate: isPassword,
     examples: [
-      'DB_URL=jdbc:sqlserver://sql.example.com:1433;databaseName=crm;user=crm_app;password=VQzciyNOOO3OiE;encrypt=true',
+      'DB_URL=jdbc:sqlserver://sql.acme-corp.io:1433;databaseName=crm;user=crm_app;password=VQzciyNOOO3OiE;encrypt=true',
       'datasource.url: "jdbc:postgresql://db:5432/app?user=app&password=IrjAa9RR7TTbIW&ssl=true"',
     ],
     negatives: ['jdbc:sqlserver://sql:1433;databaseName=crm;user=sa;password=${SA_PASSWORD}', 'jdbc:postgresql://db:5432/app?user=app'],
@@ -236,7 +252,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     ),
     validate: isPassword,
     examples: [
-      '"DefaultConnection": "Server=tcp:sql.example.com,1433;Initial Catalog=Shop;User ID=shop_app;Password=a3ofvBTo6N2NjY;Encrypt=True;"',
+      '"DefaultConnection": "Server=tcp:sql.acme-corp.io,1433;Initial Catalog=Shop;User ID=shop_app;Password=a3ofvBTo6N2NjY;Encrypt=True;"',
       'ConnectionStrings__Db=Host=pg;Database=app;Username=app;Pwd=aIUwK73uDXj44a',
     ],
     negatives: ['Server=sql;Database=Shop;Trusted_Connection=True;', 'Server=sql;Database=Shop;User Id=sa;Password=;', 'Server=sql;User Id=sa;Password=$(SqlPassword);'],
@@ -247,10 +263,18 @@ export const databaseDetectors: DetectorDefinition[] = [
     description: 'A PostgreSQL password file line (`host:port:database:user:password`), in a .pgpass file or written into one.',
     confidence: 'medium',
     keywords: [':5432:', ':5433:', ':6432:', ':*:'],
-    pattern: /(?<=^|["'\s])(?<host>[A-Za-z0-9*._-]{1,253}):(?:5432|5433|6432|\*):(?<database>[^:\s"']{1,63}):(?<user>[^:\s"']{1,63}):(?<secret>[^\s"']{1,256})(?=["'\s]|$)/m,
-    validate: isPassword,
+    pattern: /(?<=^|["'\s])(?<host>[A-Za-z0-9*._-]{1,253}):(?:5432|5433|6432|\*):(?<database>[^:\s"']{1,63}):(?<user>[^:\s"']{1,63}):(?<secret>(?:[^\s"':\\]|\\.){1,256})(?=["']|\r?\n|$)/m,
+    // passwd-style lines (uid:gid) share the shape: a pgpass database and user are names
+    validate: (value, match) => isPassword(value) && !(/^\d+$/.test(match.groups?.database ?? '') && /^\d+$/.test(match.groups?.user ?? '')),
     examples: ['db.internal:5432:orders:orders_rw:KVGedXfSDz6K3t', 'RUN echo "*:*:*:replicator:2qj4WgFvC6KX45" > /root/.pgpass && chmod 600 /root/.pgpass'],
-    negatives: ['localhost:5432:*:postgres:password', 'db.internal:5432:orders:orders_rw:${PGPASSWORD}', 'ports: "5432:5432"'],
+    negatives: [
+      'localhost:5432:*:postgres:password',
+      'db.internal:5432:orders:orders_rw:${PGPASSWORD}',
+      'ports: "5432:5432"',
+      // /etc/shadow lines have a * where pgpass has its port
+      'root:*:20228:0:99999:7:::',
+      'list:*:38:38:Mailing List Manager:/var/list:/usr/sbin/nologin',
+    ],
   }),
   defineDetector({
     id: 'mysql-cli-password',

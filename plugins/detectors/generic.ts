@@ -11,6 +11,7 @@ import type { DetectorMatch, ScanChunk } from '../../core/contracts.ts'
 import { shannonEntropy } from '../../core/entropy.ts'
 import type { Confidence } from '../../core/result.ts'
 import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
+import { isDocumentedValue } from './documented-values.ts'
 
 // --- keys ---
 
@@ -79,16 +80,24 @@ const NOT_VALUES = new Set([
   'masked', 'hidden', 'empty', 'changeme', 'todo', 'tbd', 'n/a', 'default', 'sensitive',
 ])
 
-const REFERENCE_OR_TEMPLATE = /^(?:\$|%[A-Za-z_({]|\{|<|#\{|@[A-Za-z_]|__[A-Z])|\$\{|\{\{|\{%|<%|\$\(|%\(|\}\}$/
-const CODE = /process\.env|os\.environ|getenv|System\.get|\bENV\[|\benv\(|==|!=|&&|\|\||=>|\(\)|^[A-Za-z_][\w.]*\(/
-const DOTTED_IDENTIFIER = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/
+/** `${X}`, `$X`, `$(cmd)`, `{{ x }}`, `%(x)s`, `<%= x %>`, `#{x}`, `@x@`, anywhere in the value: `user:$PASS` */
+const REFERENCE_OR_TEMPLATE = /^(?:%[A-Za-z_({]|\{|<|#\{|@[A-Za-z_]|__[A-Z])|\$[A-Za-z_{(]|\{\{|\{%|<%|%\(|\}\}$/
+/** an e-mail address as password is the anonymous-login convention */
+const EMAIL = /^[\w.+-]+@[\w-]+(?:\.[\w-]+)*$/
+const CODE =
+  /process\.env|os\.environ|getenv|System\.get|\bENV\[|\benv\(|==|!=|&&|\|\||\?\?|\?\.|=>|\(\)|^[A-Za-z_][\w.]*\(|[A-Za-z_$][\w$]*\.[A-Za-z_$][\w$]*=/
+/** `config.password`, `!this.result.issues`: a property access, not a value */
+const DOTTED_IDENTIFIER = /^!?[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/
 const PLACEHOLDER = /^(?:your|my|the|some|enter|insert|put|add|replace|change|example|sample|dummy|fake|placeholder)[\s_.-]|(?:^|[_-])here$|xxx|\*\*\*|\.\.\.|^<.*>$|^\[.*\]$/i
 const FILE_REFERENCE = /^(?:\/|\.{1,2}\/|~\/|[A-Za-z]:\\|\\\\|file:)|\/[^/]*\.(?:pem|key|crt|cer|p12|pfx|jks|json|ya?ml|txt|env|conf|cfg|ini|properties|xml|toml|pub|gpg|asc)$/i
 const URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
 const NUMBER_OR_SIZE = /^[+-]?\d[\d.,:_]*[a-zA-Z]{0,2}$/
 
 /** words that make a value a placeholder wherever they sit in it: `xoxa-2-REPLACE`, `sk_live_YOUR_KEY` */
-const PLACEHOLDER_WORDS = new Set(['replace', 'replaceme', 'changeme', 'change', 'example', 'placeholder', 'dummy', 'redacted', 'your', 'here', 'todo', 'sample', 'fake', 'insert', 'enter'])
+const PLACEHOLDER_WORDS = new Set([
+  'replace', 'replaceme', 'changeme', 'change', 'example', 'placeholder', 'dummy', 'redacted', 'your', 'here', 'todo', 'sample',
+  'fake', 'insert', 'enter', 'password', 'passwd', 'secret', 'token',
+])
 const hasPlaceholderWord = (value: string): boolean =>
   value
     .replace(/([a-z])([A-Z])/g, '$1 $2')
@@ -110,8 +119,8 @@ const hasSequentialRun = (value: string): boolean => {
 /** publishable keys are meant to be public: Stripe/Clerk pk_, Mapbox pk., PostHog phc_ */
 const PUBLIC_KEY_PREFIX = /^(?:pk[._-]|phc_|pub_|pub-)/
 
-/** `userPassword`, `SECRET_TOKEN`, `db-pass`: a name, not a value */
-const isWordsOnly = (value: string): boolean => /^[A-Za-z]+(?:[_.-][A-Za-z]+)*$/.test(value)
+/** `userPassword`, `SECRET_TOKEN`, `db-pass`, `?NonExpressionParenEnd`: a name, not a value */
+const isWordsOnly = (value: string): boolean => /^[A-Za-z]+(?:[_.-][A-Za-z]+)*$/.test(value.replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, ''))
 
 const characterClasses = (value: string): number =>
   [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((pattern) => pattern.test(value)).length
@@ -127,14 +136,15 @@ export const judgeCredentialValue = (rawValue: string, kind: CredentialKind, quo
   if (/\s/.test(value)) return undefined
   if (NOT_VALUES.has(value.toLowerCase())) return undefined
   if (REFERENCE_OR_TEMPLATE.test(value) || CODE.test(value) || DOTTED_IDENTIFIER.test(value)) return undefined
-  if (PLACEHOLDER.test(value) || FILE_REFERENCE.test(value) || URL.test(value) || NUMBER_OR_SIZE.test(value)) return undefined
+  if (PLACEHOLDER.test(value) || FILE_REFERENCE.test(value) || URL.test(value) || NUMBER_OR_SIZE.test(value) || EMAIL.test(value)) return undefined
   if (/^(.)\1+$/.test(value) || isWordsOnly(value) || hasPlaceholderWord(value) || hasSequentialRun(value) || PUBLIC_KEY_PREFIX.test(value)) return undefined
   // lower-case path-like values are references (`secret/data/app`, `projects/x/secrets/y`)
   if (value.includes('/') && !/[A-Z]/.test(value) && !/\d{3}/.test(value)) return undefined
   // the key's own name, or a variable named after it: `password: PASSWORD`, `token = authToken2`
   const squashed = value.toLowerCase().replace(/[^a-z0-9]/g, '')
   if (squashed === key.toLowerCase().replace(/[^a-z0-9]/g, '')) return undefined
-  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(value) && /password|passwd|secret|token|apikey|credential/.test(squashed)) return undefined
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(value) && /pass|secret|token|key|auth|credential/.test(squashed)) return undefined
+  if (isDocumentedValue(value)) return undefined
   const entropy = shannonEntropy(value)
   const classes = characterClasses(value)
   if (kind === 'password') {
@@ -196,13 +206,17 @@ function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
     const key = written.replace(/^[.-]+/, '')
     const kind = classifyKey(key)
     if (!kind) continue
-    if (/^[ \t]+$/.test(groups.operator ?? '') && !blankAssignmentAllowed(text, keyStart, key, flag)) continue
     const valueGroup = (['dq', 'sq', 'bq', 'eq', 'bare'] as const).find((name) => groups[name] !== undefined)
     if (!valueGroup) continue
     const span = spans[valueGroup]
     if (!span) continue
-    // a bare value followed by `(`, `[` or `{` is code: `os.getenv(`, `ENV[`, `config{`
+    // `password value` is an assignment in a config line, not in prose: the value ends its line
+    if (/^[ \t]+$/.test(groups.operator ?? '') && !flag) {
+      if (!blankAssignmentAllowed(text, keyStart, key, flag) || !/^[ \t]*(?:#.*)?(?:\r?\n|$)/.test(text.slice(span[1], span[1] + 256))) continue
+    }
+    // a bare value followed by `(`, `[` or `{`, or by an operator, is code: `os.getenv(`, `ENV[`, `a:dict.x ? y : z`
     if (valueGroup === 'bare' && /[([{]/.test(text[span[1]] ?? '')) continue
+    if (valueGroup === 'bare' && /^[ \t]+(?:\?|:|\+|-|\*|\/|%|\|\||&&|\.\.|or|and|if|else)[ \t]/.test(text.slice(span[1], span[1] + 8))) continue
     const value = text.slice(span[0], span[1])
     const confidence = judgeCredentialValue(value, kind, valueGroup !== 'bare', key)
     if (!confidence) continue
@@ -334,6 +348,20 @@ export const GENERIC_CREDENTIAL_CASES: [string, string | undefined][] = [
   ['STRIPE_SECRET_KEY=sk_test_YOUR_KEY_9x', undefined],
   ['mapboxgl.accessToken = "pk.eyJ1IjoiYWNtZSIsImEiOiJja2x4In0.Zx8qL2mXv9"', undefined],
   ['api_key: abcdef1234567890', undefined],
+  ['"access_token":"2YotnFZFEjr1zCsicMWpAA",', undefined],
+  ["oauth_token_secret=secret%3Dpassword&oauth_token=lock%26key", undefined],
+  // code and prose from real libraries
+  ['const pass = !this.result.issues || this.result.issues.length === 0;', undefined],
+  ['pass: matchResult?.pass ?? false,', undefined],
+  ['nextLastSignificantToken = "?NonExpressionParenEnd";', undefined],
+  ['_outToken=Module._outToken=e.outToken,_outNode=Module._outNode=e.outNode', undefined],
+  ['Pass `-Dpamconfdir=no` to meson to avoid installing this file and', undefined],
+  ['Pass import_hook=True if the warning gets generated by an import hook', undefined],
+  ['    backend: "Backend", private_key: "_DSAPrivateKey", data: bytes', undefined],
+  ['private_key: _ALLOWED_PRIVATE_KEY_TYPES,', undefined],
+  ['"-auth=anonymous:$FROM_EMAIL",', undefined],
+  ['default login anonymous password user@site', undefined],
+  ["let pwd = a:dict.istemp ? a:dict.tmpdir : ''", undefined],
 ]
 
 const casesWhere = (found: boolean): string[] => GENERIC_CREDENTIAL_CASES.filter(([, value]) => (value !== undefined) === found).map(([text]) => text)

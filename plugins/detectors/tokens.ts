@@ -11,6 +11,7 @@ import { Buffer } from 'node:buffer'
 import { shannonEntropy } from '../../core/entropy.ts'
 import type { Confidence } from '../../core/result.ts'
 import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
+import { isDocumentedValue } from './documented-values.ts'
 import { keyValuePattern, UUID } from './key-value-pattern.ts'
 import { keywordWindowPattern } from './keyword-window.ts'
 
@@ -41,6 +42,7 @@ const gradeJwt = (_value: string, match: RegExpExecArray): boolean | Confidence 
   const header = decodeJsonObject(match.groups?.header ?? '')
   if (typeof header?.alg !== 'string') return false
   if (!decodeJsonObject(match.groups?.payload ?? '')) return false
+  if (isDocumentedValue(match.groups?.signature ?? '')) return false
   if (header.alg.toLowerCase() === 'none' || !match.groups?.signature) return 'low'
   return true
 }
@@ -60,6 +62,7 @@ const looksLikeBearerToken = (value: string): boolean =>
 
 /** `Basic <base64 of user:password>` with a password that is not obviously a placeholder */
 const isBasicCredential = (value: string): boolean => {
+  if (isDocumentedValue(value)) return false
   const decoded = Buffer.from(value, 'base64').toString('latin1')
   const colon = decoded.indexOf(':')
   if (colon < 1 || !/^[\x20-\x7e]+$/.test(decoded)) return false
@@ -91,6 +94,8 @@ export const tokenDetectors: DetectorDefinition[] = [
       // the header is not JSON
       jwt('eyJub3QganNvbiBhdCBhbGw', 'eyJzdWIiOiJzdmMifQ', 'vRIrBVV6ELMiumhrpI7zW3eirSXlVFPwmhHp8Y_Njx0'),
       'Authorization: Bearer eyJhbGciOi...',
+      // the jwt.io sample token
+      'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
       'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzdmMtYmlsbGluZyJ9',
     ],
   }),
@@ -130,6 +135,8 @@ export const tokenDetectors: DetectorDefinition[] = [
       // decodes to something without a colon
       'Authorization: Basic bm90LWEtY3JlZGVudGlhbC1hdC1hbGw=',
       'Authorization: Basic $(echo -n "$USER:$PASS" | base64)',
+      // RFC 6749's example client credentials
+      'Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW',
     ],
   }),
   defineDetector({
