@@ -27,6 +27,8 @@ export interface DatabaseOptions {
   migrationsDir?: string
   /** connections to a server database (default 10) */
   maxConnections?: number
+  /** a PGlite instance of your own to use as the embedded database (extensions, a preloaded data dir); closed with the database */
+  pglite?: PGlite
 }
 
 export interface LayerleakDatabase {
@@ -77,8 +79,8 @@ const connectServer = async (url: string, options: DatabaseOptions): Promise<Lay
 }
 
 const connectEmbedded = async (options: DatabaseOptions): Promise<LayerleakDatabase> => {
-  const dataDir = options.dataDir ?? '.layerleak'
-  let location = IN_MEMORY
+  const dataDir = options.pglite ? IN_MEMORY : (options.dataDir ?? '.layerleak')
+  let location = options.pglite?.dataDir ?? IN_MEMORY
   if (dataDir !== IN_MEMORY) {
     location = resolve(dataDir, 'pglite')
     // owner-only: even redacted, the database says where secrets are
@@ -86,7 +88,7 @@ const connectEmbedded = async (options: DatabaseOptions): Promise<LayerleakDatab
   }
   let pglite: PGlite
   try {
-    pglite = new PGlite(location === IN_MEMORY ? undefined : location)
+    pglite = options.pglite ?? new PGlite(location === IN_MEMORY ? undefined : location)
     await pglite.waitReady
   } catch (cause) {
     throw new LayerleakError('DATABASE_ERROR', `cannot open the embedded database at ${location}: ${(cause as Error).message}`, { cause })
