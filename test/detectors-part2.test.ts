@@ -49,6 +49,16 @@ describe.each(Object.entries(catalogs))('the %s catalog', (_name, detectors) => 
       }
     })
 
+    it('reports the secret itself: its offsets, no quotes or blanks around it', () => {
+      for (const example of detector.examples) {
+        for (const match of detector.detect(chunk(example))) {
+          expect(example.slice(match.start, match.end)).toBe(match.value)
+          expect(match.value).toBe(match.value.trim())
+          expect(match.value, example).not.toMatch(/^["'`]|["'`]$/)
+        }
+      }
+    })
+
     it('finds nothing in its negatives', () => {
       expect(detector.negatives.length).toBeGreaterThan(0)
       for (const negative of detector.negatives) expect(valuesFound(detector, negative), negative).toEqual([])
