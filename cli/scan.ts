@@ -1,6 +1,8 @@
 /**
  * `layerleak scan <ref>`: scan an image, write the findings file (always) and any other sinks,
  * print a summary, JSON or SARIF, and exit 0 clean / 1 error / 2 findings / 3 incomplete.
+ * `--all-tags` sweeps a bare repository; `--namespace` sweeps every repository of a namespace
+ * (scan-namespace.ts).
  */
 import { writeFile } from 'node:fs/promises'
 import { defineCommand } from 'citty'
@@ -9,9 +11,11 @@ import type { Confidence, ScanResult } from '../core/result.ts'
 import { scanReference } from '../core/scan.ts'
 import { jsonFileSink } from '../plugins/sinks/json-file.ts'
 import { toSarif } from '../plugins/sinks/sarif.ts'
+import { sweepReference } from '../plugins/sources/repository-sweep.ts'
 import { describeError, ExitCode, exitCodeFor } from './exit-codes.ts'
 import { createProgress } from './progress.ts'
 import { createScanEnvironment } from './scan-environment.ts'
+import { runNamespaceScan, type ScanOne } from './scan-namespace.ts'
 import { settingsArgs } from './settings-args.ts'
 import { renderSummary } from './summary.ts'
 
@@ -32,9 +36,11 @@ const oneOf = <T extends readonly string[]>(value: unknown, allowed: T, flag: st
 export const scanArgs = {
   reference: {
     type: 'positional' as const,
-    description: 'image reference (alpine:3.20, ghcr.io/org/app@sha256:…, localhost:5000/x/y:z), oci:<dir>[:tag] or docker-archive:<file.tar>',
-    required: true,
+    description: 'image reference (alpine:3.20, ghcr.io/org/app@sha256:…, localhost:5000/x/y:z), oci:<dir>[:tag] or docker-archive:<file.tar>; a bare repository with --all-tags',
+    required: false,
   },
+  'all-tags': { type: 'boolean' as const, description: 'sweep the repository: every tag, each distinct image scanned once (give a bare repository)' },
+  namespace: { type: 'string' as const, description: 'sweep every repository of a namespace: a Docker Hub organisation (acme) or a registry prefix (registry.example:5000/team)' },
   platform: { type: 'string' as const, description: 'only this platform of a multi-platform image (os/arch[/variant])' },
   format: { type: 'string' as const, description: 'summary | json | sarif', default: 'summary' },
   output: { type: 'string' as const, alias: 'o', description: 'write the json/sarif output to FILE instead of stdout (- for stdout)' },
@@ -55,7 +61,19 @@ export interface ScanRun {
 }
 
 /** The scan command's work, separate from argument parsing so `demo` can reuse it. */
-export const runScan = async (args: Record<string, unknown>): Promise<ScanRun> => {
+/** What a scan command needs once its arguments are read: the environment and how to scan one reference. */
+interface ScanSession {
+  environment: Awaited<ReturnType<typeof createScanEnvironment>>
+  scanOne: ScanOne
+  format: (typeof FORMATS)[number]
+  failOn: Confidence | 'never'
+  allowPartial: boolean
+  output?: string
+  verbose: boolean
+  close(): Promise<void>
+}
+
+const openSession = async (args: Record<string, unknown>): Promise<ScanSession> => {
   const format = oneOf(args.format ?? 'summary', FORMATS, 'format')
   const failOn = oneOf(args['fail-on'] ?? 'low', FAIL_ON, 'fail-on') as Confidence | 'never'
   let credentials: { username: string; password: string } | undefined
@@ -72,14 +90,17 @@ export const runScan = async (args: Record<string, unknown>): Promise<ScanRun> =
   })
   const { logger, settings } = environment
   const progress = createProgress()
-  try {
+  /** one scan; its findings file and sinks are written whatever happened: partial and failed results are results too */
+  const scanOne: ScanOne = async (reference, sweep, layerCache) => {
     const result = await scanReference({
-      reference: String(args.reference),
+      reference,
       sources: environment.sources,
       detectors: environment.detectors,
       filters: environment.filters,
       limits: environment.limits,
       ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
+      ...(sweep ? { allTags: true } : {}),
+      ...(layerCache ? { layerCache } : {}),
       persistRawSecrets: settings.persistRawSecrets,
       ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),
       scanner: { name: 'layerleak', version: environment.version },
@@ -91,29 +112,64 @@ export const runScan = async (args: Record<string, unknown>): Promise<ScanRun> =
       },
     })
     progress.done()
-    // the findings file is written whatever happened: partial and failed results are results too
     const receipt = await jsonFileSink({ directory: settings.findingsDir }).write(result)
-    const location = receipt?.location
     for (const sink of environment.sinks) {
       const written = await sink.write(result)
       if (written?.location) logger.info(`${sink.name}: ${written.location}`)
     }
-    const output = typeof args.output === 'string' && args.output !== '-' ? args.output : undefined
-    if (format === 'summary') process.stdout.write(renderSummary(result, { ...(location ? { location } : {}), verbose: args.verbose === true }))
+    return { result, ...(receipt?.location ? { location: receipt.location } : {}) }
+  }
+  return {
+    environment,
+    scanOne,
+    format,
+    failOn,
+    allowPartial: args['allow-partial'] === true,
+    ...(typeof args.output === 'string' && args.output !== '-' ? { output: args.output } : {}),
+    verbose: args.verbose === true,
+    async close() {
+      progress.done()
+      await environment.close()
+    },
+  }
+}
+
+/** The scan command's work, separate from argument parsing so `demo` can reuse it. */
+export const runScan = async (args: Record<string, unknown>): Promise<ScanRun> => {
+  if (typeof args.reference !== 'string' || args.reference === '') throw new LayerleakError('INVALID_ARGUMENT', 'give an image reference to scan (or --namespace <org>)')
+  const reference = args.reference
+  const allTags = args['all-tags'] === true
+  // refused before anything is fetched: a sweep takes a bare registry repository
+  if (allTags) sweepReference(reference.replace(/^docker:\/\//, ''))
+  const session = await openSession(args)
+  const { format, output, environment } = session
+  try {
+    const { result, location } = await session.scanOne(reference, allTags)
+    if (format === 'summary') process.stdout.write(renderSummary(result, { ...(location ? { location } : {}), verbose: session.verbose }))
     else {
       const text = `${JSON.stringify(format === 'json' ? result : toSarif(result), null, 2)}\n`
       if (output) await writeFile(output, text, { mode: 0o600 })
       else process.stdout.write(text)
-      if (location) logger.info(`findings file: ${location}`)
+      if (location) environment.logger.info(`findings file: ${location}`)
     }
     if (result.status === 'failed') {
       const reason = result.diagnostics.find((diagnostic) => diagnostic.code === 'resolve_failed' || diagnostic.code === 'target_failed')
       process.stderr.write(`layerleak: ${reason?.message ?? 'the scan failed'}\n`)
     }
-    return { result, exitCode: exitCodeFor(result, { failOn, allowPartial: args['allow-partial'] === true }), ...(location ? { location } : {}) }
+    return { result, exitCode: exitCodeFor(result, { failOn: session.failOn, allowPartial: session.allowPartial }), ...(location ? { location } : {}) }
   } finally {
-    progress.done()
-    await environment.close()
+    await session.close()
+  }
+}
+
+/** `--namespace`: every repository swept, one findings file each, one combined report. */
+export const runNamespace = async (args: Record<string, unknown>): Promise<{ exitCode: number }> => {
+  if (typeof args.reference === 'string' && args.reference !== '') throw new LayerleakError('INVALID_ARGUMENT', 'give an image reference or --namespace, not both')
+  const session = await openSession(args)
+  try {
+    return await runNamespaceScan(String(args.namespace), session)
+  } finally {
+    await session.close()
   }
 }
 
@@ -122,7 +178,7 @@ export const scanCommand = defineCommand({
   args: scanArgs,
   async run({ args }) {
     try {
-      const { exitCode } = await runScan(args)
+      const { exitCode } = typeof args.namespace === 'string' && args.namespace !== '' ? await runNamespace(args) : await runScan(args)
       process.exitCode = exitCode
     } catch (error) {
       const { message } = describeError(error)

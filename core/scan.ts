@@ -23,6 +23,7 @@ import {
   RESULT_SCHEMA_VERSION,
   type ScanResult,
   type ScanStatus,
+  type TagResult,
   type TargetResult,
 } from './result.ts'
 import { TextScanner, type RawMatch } from './text-scanner.ts'
@@ -35,6 +36,11 @@ export interface ScanOptions {
   limits?: Partial<Limits>
   /** `os/arch[/variant]` */
   platform?: string
+  /**
+   * Sweep the repository `reference` names: every tag, each digest scanned once (one layer cache
+   * for the whole sweep), `mode: 'repository'` and one `tag_results` entry per tag.
+   */
+  allTags?: boolean
   persistRawSecrets?: boolean
   /** HMAC key for fingerprints (LAYERLEAK_FINGERPRINT_KEY) */
   fingerprintKey?: string
@@ -64,6 +70,14 @@ const classify = (filters: readonly Filter[], context: MatchContext): Dispositio
 
 const shortDigest = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12)
 
+/**
+ * A source that stops at a cap reports `limit_exceeded` with a message that starts with the limit's
+ * name (`max_repository_tags (100) reached: ...`): the pipeline owns `limits_hit`, so it reads it here.
+ */
+const limitNameOf = (message: string): string | undefined => /^(max_[a-z_]+)\b/.exec(message)?.[1]
+
+const byTag = (a: TagResult, b: TagResult): number => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)
+
 export const scanReference = async (options: ScanOptions): Promise<ScanResult> => {
   const now = options.now ?? (() => new Date())
   const started = now()
@@ -72,9 +86,14 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   const scanner = new TextScanner(options.detectors, createPrefilter(options.detectors))
   const layerCache = options.layerCache ?? new Map<string, Promise<LayerScanOutcome>>()
   const emit = options.onEvent ?? (() => {})
+  const sweep = options.allTags === true
   const diagnostics: Diagnostic[] = []
   const report = (diagnostic: Diagnostic) => {
     diagnostics.push(diagnostic)
+    if (diagnostic.code === 'limit_exceeded') {
+      const name = limitNameOf(diagnostic.message)
+      if (name) limitHit(name)
+    }
     emit({ type: 'diagnostic', diagnostic })
   }
   const coverage: Coverage = {
@@ -95,19 +114,12 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   let repository = ''
   let registry = ''
   let resolvedReference = options.reference
-  let manifestCount = 0
   let failedWhole: LayerleakError | undefined
 
   const source = options.sources.find((candidate) => candidate.accepts(options.reference))
   if (!source) throw new LayerleakError('INVALID_REFERENCE', `no source accepts "${options.reference}"`)
 
   const scanTarget = async (target: Target): Promise<void> => {
-    manifestCount++
-    if (exceeds(manifestCount, limits.maxRepositoryTargets)) {
-      limitHit('max_repository_targets')
-      report({ code: 'limit_exceeded', scope: 'target', subject: target.manifest.digest, message: `max_repository_targets (${limits.maxRepositoryTargets}) reached: ${target.reference} not scanned` })
-      return
-    }
     const platform = formatPlatform(target.platform)
     const targetResult = targets.get(target.resolvedDigest) ?? {
       reference: target.reference,
@@ -252,7 +264,13 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   }
 
   try {
-    for await (const target of source.resolve(options.reference, { platform: options.platform, signal: options.signal, limits, report })) {
+    const resolving = source.resolve(options.reference, { platform: options.platform, ...(sweep ? { allTags: true } : {}), signal: options.signal, limits, report })
+    for await (const target of resolving) {
+      // a target is a digest (all its platforms): the cap counts digests, and stops at the first one over
+      if (!targets.has(target.resolvedDigest) && exceeds(targets.size + 1, limits.maxRepositoryTargets)) {
+        report({ code: 'limit_exceeded', scope: 'target', subject: target.resolvedDigest, message: `max_repository_targets (${limits.maxRepositoryTargets}) reached: ${target.reference} and what follows not scanned` })
+        break
+      }
       repository ||= target.repository
       registry ||= target.registry
       resolvedReference = target.reference
@@ -283,13 +301,17 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   for (const target of targetResults) {
     if (target.platform_results.every((result) => result.status === 'failed')) target.status = 'failed'
   }
+  const tagResults = sweep ? tagResultsOf(targetResults, diagnostics) : []
+  if (status === 'completed' && tagResults.some((tag) => tag.status === 'failed')) status = 'partial'
+  // a sweep resolves to the repository itself; its findings file is named after it
+  if (sweep) resolvedReference = repository || options.reference
   const finished = now()
   return {
     result_schema_version: RESULT_SCHEMA_VERSION,
     requested_reference: options.reference,
     repository,
     registry,
-    mode: 'reference',
+    mode: sweep ? 'repository' : 'reference',
     resolved_reference: resolvedReference,
     status,
     scanned_at: started.toISOString(),
@@ -306,10 +328,26 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
     unique_fingerprints: new Set(findings.map((finding) => finding.fingerprint)).size,
     suppressed_findings_count: suppressed.length,
     targets: targetResults,
-    tag_results: [],
+    tag_results: tagResults,
     coverage,
     diagnostics,
     findings,
     suppressed_findings: suppressed,
   }
+}
+
+/**
+ * One entry per tag of a sweep: the tags of each scanned digest share its status (and its first
+ * error), tags the source could not resolve (`tag_failed`) are failed without a digest.
+ */
+const tagResultsOf = (targets: readonly TargetResult[], diagnostics: readonly Diagnostic[]): TagResult[] => {
+  const results: TagResult[] = []
+  for (const target of targets) {
+    const error = target.platform_results.find((platform) => platform.error)?.error
+    for (const tag of target.tags) results.push({ tag, digest: target.digest, status: target.status, ...(target.status !== 'completed' && error ? { error } : {}) })
+  }
+  for (const diagnostic of diagnostics) {
+    if (diagnostic.code === 'tag_failed' && diagnostic.scope === 'tag') results.push({ tag: diagnostic.subject, digest: '', status: 'failed', error: diagnostic.message })
+  }
+  return results.sort(byTag)
 }

@@ -1,8 +1,9 @@
 /**
  * An OCI distribution client: manifests (capped, digest-verified), config blobs (capped,
- * verified), layer blobs as streams (resumed on dropped connections), tag lists (RFC 8288 Link
- * pagination). Authentication, retries, timeouts and redirects are handled underneath
- * (registry-auth.ts, registry-http.ts); errors come out as LayerleakErrors with stable codes.
+ * verified), layer blobs as streams (resumed on dropped connections), tag lists and the catalog
+ * (RFC 8288 Link pagination, page by page). Authentication, retries, timeouts and redirects are
+ * handled underneath (registry-auth.ts, registry-http.ts); manifest-sized requests go through a
+ * per-host pacer (registry-rate-limit.ts). Errors come out as LayerleakErrors with stable codes.
  */
 import { digestOf, isDigest, verifyDigest } from '../../core/digest.ts'
 import { LayerleakError } from '../../core/errors.ts'
@@ -14,6 +15,7 @@ import { resumableBlob } from './registry-blob-stream.ts'
 import { type CredentialStore, createCredentialStore } from './registry-credentials.ts'
 import { registryError } from './registry-errors.ts'
 import { createHttp, type HttpRequest, type HttpResponse, type ReadOptions } from './registry-http.ts'
+import { createHostPacer, type HostPacer, type RequestCost } from './registry-rate-limit.ts'
 
 export interface RegistryClientOptions {
   /** the HTTP client (default globalThis.fetch; the Node adapter passes undici's) */
@@ -39,6 +41,12 @@ export interface RegistryClientOptions {
   userAgent?: string
   /** debug messages: retries, redirects, token requests */
   logger?: (message: string) => void
+  /** manifest requests (HEAD, GET, tag and catalog pages) in flight per registry host (default 4) */
+  maxRequestsPerHost?: number
+  /** at or below this many requests left in a registry's rate-limit window, slow down (default 10) */
+  rateLimitLowRemaining?: number
+  /** pause between manifest GETs when the quota is low; grows as it runs out (default 1s) */
+  rateLimitSlowDownMs?: number
 }
 
 /** Where a repository lives: an ImageReference is one. */
@@ -74,6 +82,15 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
+export interface PageOptions extends RequestOptions {
+  /** `?n=`: entries asked for per page (LAYERLEAK_TAG_PAGE_SIZE) */
+  pageSize?: number
+  /** cap on one page's body (LAYERLEAK_MAX_TAG_RESPONSE_BYTES); 0: none */
+  maxResponseBytes?: number
+  /** `&last=`: start after this entry (registries that ignore it start at the beginning) */
+  last?: string
+}
+
 export interface RegistryClient {
   getManifest(repo: RepositoryName, reference: string, options?: RequestOptions & { maxBytes?: number }): Promise<FetchedManifest>
   headManifest(repo: RepositoryName, reference: string, options?: RequestOptions): Promise<ManifestHead>
@@ -82,6 +99,14 @@ export interface RegistryClient {
   /** a blob's raw bytes as they stream; not hashed here (the layer reader verifies) */
   openBlob(repo: RepositoryName, digest: string, options?: RequestOptions & { expectedSize?: number }): Promise<ReadableStream<Uint8Array>>
   listTags(repo: RepositoryName, options?: RequestOptions & { pageSize?: number; maxTags?: number; maxResponseBytes?: number }): Promise<TagList>
+  /** the tag list one page at a time, so a caller keeps what it has when a later page fails */
+  tagPages(repo: RepositoryName, options?: PageOptions): AsyncIterable<string[]>
+  /** `/v2/_catalog`, one page at a time (registries that offer it: distribution, Harbor, Zot...) */
+  catalogPages(registry: string, options?: PageOptions): AsyncIterable<string[]>
+  /** a JSON document from a registry's companion API (Docker Hub's), without registry credentials */
+  getJson(url: string, options?: RequestOptions & { maxBytes?: number; what?: string }): Promise<{ body: unknown; url: string }>
+  /** what the per-host pacer knows (rate-limit headers seen, pauses) */
+  pacer: HostPacer
 }
 
 const contentType = (response: HttpResponse): string => (response.headers.get('content-type') ?? '').split(';')[0].trim()
@@ -101,15 +126,24 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
   const timeoutMs = options.timeoutMs ?? 30_000
   const attempts = options.attempts ?? 3
   const logger = options.logger ?? (() => {})
+  const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
+  const pacer = createHostPacer({
+    maxInFlight: options.maxRequestsPerHost ?? 4,
+    ...(options.rateLimitLowRemaining !== undefined ? { lowRemaining: options.rateLimitLowRemaining } : {}),
+    ...(options.rateLimitSlowDownMs !== undefined ? { slowDownMs: options.rateLimitSlowDownMs } : {}),
+    maxWaitMs: maxRetryDelayMs,
+    logger,
+  })
   const http = createHttp({
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     timeoutMs,
     blobIdleTimeoutMs: options.blobIdleTimeoutMs ?? timeoutMs * 2,
     attempts,
     retryBaseDelayMs: options.retryBaseDelayMs ?? 250,
-    maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
+    maxRetryDelayMs,
     userAgent: options.userAgent ?? 'layerleak',
     logger,
+    onResponse: (request, status, headers) => pacer.observe(new URL(request.url).host, status, headers),
   })
   const auth = createAuthenticator({
     http,
@@ -121,25 +155,73 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
   const baseOf = (repo: RepositoryName) => apiBase(repo.registry, options)
   const urlOf = (repo: RepositoryName, path: string) => `${baseOf(repo)}/v2/${repo.repository}/${path}`
 
-  /** One registry request: credentials up front when the challenge is known, one retry per 401. */
-  const call = async (repo: RepositoryName, request: HttpRequest, read: ReadOptions, what: string): Promise<HttpResponse> => {
-    const scope = `repository:${repo.repository}:pull`
-    let authorization = await auth.authorize(repo.registry, scope, request.signal)
+  /**
+   * One registry request: credentials up front when the challenge is known, one retry per 401.
+   * `cost` sends it through the host pacer (manifest-sized requests; never blobs, which stream).
+   */
+  const callRegistry = async (
+    registry: string,
+    scope: string,
+    subject: string,
+    request: HttpRequest,
+    read: ReadOptions,
+    what: string,
+    cost?: RequestCost,
+  ): Promise<HttpResponse> => {
+    const host = new URL(request.url).host
+    const send = (headers: Record<string, string>) => {
+      const go = () => http.send({ ...request, headers }, read)
+      return cost ? pacer.run(host, cost, go, request.signal) : go()
+    }
+    let authorization = await auth.authorize(registry, scope, request.signal)
     let fresh = false
     for (;;) {
-      const headers = { ...request.headers, ...(authorization ? { authorization } : {}) }
-      const response = await http.send({ ...request, headers }, read)
+      const response = await send({ ...request.headers, ...(authorization ? { authorization } : {}) })
       if (response.status !== 401) {
         if (response.status >= 200 && response.status < 300) return response
-        throw registryError(response, request.method, what, `${repo.registry}/${repo.repository}`)
+        throw registryError(response, request.method, what, subject)
       }
       const challenge = response.headers.get('www-authenticate')
       // a token just issued and already refused will not do better a second time
-      if (authorization && fresh) throw await auth.rejected(repo.registry, what, challenge)
-      authorization = await auth.challenged(repo.registry, scope, challenge, authorization, request.signal)
+      if (authorization && fresh) throw await auth.rejected(registry, what, challenge)
+      authorization = await auth.challenged(registry, scope, challenge, authorization, request.signal)
       fresh = true
     }
   }
+  const call = (repo: RepositoryName, request: HttpRequest, read: ReadOptions, what: string, cost?: RequestCost): Promise<HttpResponse> =>
+    callRegistry(repo.registry, `repository:${repo.repository}:pull`, `${repo.registry}/${repo.repository}`, request, read, what, cost)
+
+  /**
+   * A paginated listing (`tags/list`, `_catalog`): `?n=` then RFC 8288 `rel="next"` links, resolved
+   * against the answering URL and refused when they lead to another origin (credentials would
+   * follow) or back to a page already read.
+   */
+  async function* pages(first: string, field: 'tags' | 'repositories', fetchPage: (url: string) => Promise<HttpResponse>, what: string): AsyncIterable<string[]> {
+    const origin = new URL(first).origin
+    const seen = new Set<string>()
+    let url: string | undefined = first
+    while (url) {
+      if (seen.has(url)) throw new LayerleakError('REGISTRY_ERROR', `${what}: the registry's pagination loops back to ${url}`)
+      seen.add(url)
+      const response = await fetchPage(url)
+      let page: Record<string, unknown>
+      try {
+        page = JSON.parse(new TextDecoder().decode(response.bytes))
+      } catch (cause) {
+        throw new LayerleakError('REGISTRY_ERROR', `${what}: the answer is not JSON`, { cause })
+      }
+      const entries = page && Array.isArray(page[field]) ? (page[field] as unknown[]) : []
+      // the page is good whatever its link says: hand it over before judging the link
+      yield entries.filter((entry): entry is string => typeof entry === 'string')
+      const next = nextLink(response.headers.get('link'))
+      if (!next) return
+      const resolved = new URL(next, response.url)
+      if (resolved.origin !== origin) throw new LayerleakError('REGISTRY_ERROR', `${what}: refusing a next-page link to another host (${resolved.host})`)
+      url = resolved.href
+    }
+  }
+
+  const pageQuery = ({ pageSize = 100, last }: PageOptions) => `?n=${pageSize}${last ? `&last=${encodeURIComponent(last)}` : ''}`
 
   const manifestWhat = (repo: RepositoryName, reference: string) =>
     `manifest ${repo.registry}/${repo.repository}${isDigest(reference) ? '@' : ':'}${reference}`
@@ -147,7 +229,7 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
   const getManifest: RegistryClient['getManifest'] = async (repo, reference, { signal, maxBytes = defaultLimits.maxManifestBytes } = {}) => {
     const what = manifestWhat(repo, reference)
     const request: HttpRequest = { method: 'GET', url: urlOf(repo, `manifests/${reference}`), headers: { accept: manifestAccept }, signal }
-    const response = await call(repo, request, { maxBytes, limitName: 'max_manifest_bytes' }, what)
+    const response = await call(repo, request, { maxBytes, limitName: 'max_manifest_bytes' }, what, 'costly')
     const mediaType = contentType(response)
     const header = response.headers.get('docker-content-digest') ?? undefined
     let digest: string
@@ -162,14 +244,28 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
     return { bytes: response.bytes, mediaType, digest, size: response.bytes.byteLength, ...(header ? { dockerContentDigest: header } : {}) }
   }
 
+  const tagPages: RegistryClient['tagPages'] = (repo, page = {}) => {
+    const what = `the tag list of ${repo.registry}/${repo.repository}`
+    const read = { maxBytes: page.maxResponseBytes ?? defaultLimits.maxTagResponseBytes, limitName: 'max_tag_response_bytes' }
+    const fetchPage = (url: string) => call(repo, { method: 'GET', url, ...(page.signal ? { signal: page.signal } : {}) }, read, what, 'free')
+    return pages(`${urlOf(repo, 'tags/list')}${pageQuery(page)}`, 'tags', fetchPage, what)
+  }
+
   return {
     getManifest,
     async headManifest(repo, reference, { signal } = {}) {
       const what = manifestWhat(repo, reference)
-      const response = await call(repo, { method: 'HEAD', url: urlOf(repo, `manifests/${reference}`), headers: { accept: manifestAccept }, signal }, {}, what)
-      const digest = response.headers.get('docker-content-digest')
-      const size = Number(response.headers.get('content-length'))
-      if (digest && isDigest(digest) && Number.isFinite(size)) return { digest, mediaType: contentType(response), size }
+      let response: HttpResponse | undefined
+      try {
+        response = await call(repo, { method: 'HEAD', url: urlOf(repo, `manifests/${reference}`), headers: { accept: manifestAccept }, signal }, {}, what, 'free')
+      } catch (error) {
+        // a registry that does not implement HEAD on manifests: ask for the bytes instead
+        const status = (error as LayerleakError).details?.status
+        if (status !== 405 && status !== 501) throw error
+      }
+      const digest = response?.headers.get('docker-content-digest')
+      const size = Number(response?.headers.get('content-length'))
+      if (response && digest && isDigest(digest) && Number.isFinite(size)) return { digest, mediaType: contentType(response), size }
       // some registries leave the digest out of HEAD answers: ask for the bytes instead
       const fetched = await getManifest(repo, reference, { signal })
       return { digest: fetched.digest, mediaType: fetched.mediaType, size: fetched.size }
@@ -205,33 +301,38 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
     },
 
     async listTags(repo, { signal, pageSize = 100, maxTags = 0, maxResponseBytes = defaultLimits.maxTagResponseBytes } = {}) {
-      const what = `the tag list of ${repo.registry}/${repo.repository}`
-      const origin = new URL(baseOf(repo)).origin
       const tags: string[] = []
-      const seen = new Set<string>()
-      let url: string | undefined = `${urlOf(repo, 'tags/list')}?n=${pageSize}`
-      while (url) {
-        if (seen.has(url)) throw new LayerleakError('REGISTRY_ERROR', `${what}: the registry's pagination loops back to ${url}`)
-        seen.add(url)
-        const response = await call(repo, { method: 'GET', url, signal }, { maxBytes: maxResponseBytes, limitName: 'max_tag_response_bytes' }, what)
-        let page: { tags?: unknown }
-        try {
-          page = JSON.parse(new TextDecoder().decode(response.bytes))
-        } catch (cause) {
-          throw new LayerleakError('REGISTRY_ERROR', `${what}: the answer is not JSON`, { cause })
-        }
-        for (const tag of Array.isArray(page.tags) ? page.tags : []) {
-          if (typeof tag !== 'string') continue
+      for await (const page of tagPages(repo, { ...(signal ? { signal } : {}), pageSize, maxResponseBytes })) {
+        for (const tag of page) {
           if (maxTags > 0 && tags.length >= maxTags) return { tags, truncated: true }
           tags.push(tag)
         }
-        const next = nextLink(response.headers.get('link'))
-        if (!next) break
-        const resolved = new URL(next, response.url)
-        if (resolved.origin !== origin) throw new LayerleakError('REGISTRY_ERROR', `${what}: refusing a next-page link to another host (${resolved.host})`)
-        url = resolved.href
       }
       return { tags, truncated: false }
     },
+
+    tagPages,
+
+    catalogPages(registry, page = {}) {
+      const what = `the catalog of ${registry}`
+      const read = { maxBytes: page.maxResponseBytes ?? defaultLimits.maxTagResponseBytes, limitName: 'max_tag_response_bytes' }
+      const fetchPage = (url: string) =>
+        callRegistry(registry, 'registry:catalog:*', registry, { method: 'GET', url, ...(page.signal ? { signal: page.signal } : {}) }, read, what, 'free')
+      return pages(`${apiBase(registry, options)}/v2/_catalog${pageQuery(page)}`, 'repositories', fetchPage, what)
+    },
+
+    async getJson(url, { signal, maxBytes = defaultLimits.maxTagResponseBytes, what = url } = {}) {
+      const host = new URL(url).host
+      const request: HttpRequest = { method: 'GET', url, headers: { accept: 'application/json' }, ...(signal ? { signal } : {}) }
+      const response = await pacer.run(host, 'free', () => http.send(request, { maxBytes, limitName: 'max_tag_response_bytes' }), signal)
+      if (response.status < 200 || response.status >= 300) throw registryError(response, 'GET', what, host)
+      try {
+        return { body: JSON.parse(new TextDecoder().decode(response.bytes)), url: response.url }
+      } catch (cause) {
+        throw new LayerleakError('REGISTRY_ERROR', `${what}: the answer is not JSON`, { cause })
+      }
+    },
+
+    pacer,
   }
 }

@@ -21,6 +21,8 @@ export interface HttpOptions {
   maxRetryDelayMs: number
   userAgent: string
   logger?: (message: string) => void
+  /** every answer, retried ones included: the host pacer reads rate-limit headers and 429s here */
+  onResponse?: (request: HttpRequest, status: number, headers: Headers) => void
 }
 
 export interface HttpRequest {
@@ -242,6 +244,7 @@ export const createHttp = (options: HttpOptions): Http => {
         let response: HttpResponse
         try {
           response = await attempt(request, read, tries)
+          options.onResponse?.(request, response.status, response.headers)
         } catch (error) {
           const failure = error as LayerleakError
           const retryable = (failure.code === 'NETWORK_ERROR' && !failure.details.permanent) || (failure.code === 'TIMEOUT' && !request.signal?.aborted)

@@ -2,8 +2,9 @@
  * The registry source: a reference in, one Target per platform image out, straight from an OCI
  * distribution registry. An index yields its real platforms (attestations are reported, not
  * scanned); foreign and non-tar layers are reported and left out; every manifest and blob is
- * verified against its digest. Sweeps over whole repositories come later; `client.listTags` is
- * what they will use.
+ * verified against its digest. With `allTags` a bare repository is swept: every tag listed,
+ * resolved with HEAD and grouped by digest (repository-sweep.ts), one scan per digest, each
+ * Target naming every tag that points at it.
  */
 import { z } from 'zod'
 import { defineSource, type ImageConfig, type LayerDescriptor, type ManifestInfo, type Platform, type ResolveOptions, type Target } from '../../core/contracts.ts'
@@ -11,10 +12,11 @@ import { LayerleakError, isLayerleakError } from '../../core/errors.ts'
 import { isForeignLayerMediaType } from '../../core/media-types.ts'
 import { formatPlatform, parsePlatform, platformMatches } from '../../core/platform.ts'
 import { type Descriptor, type ParsedManifest, parseImageConfig, parseManifest, selectPlatforms } from './image-manifest.ts'
-import { type ImageReference, parseImageReference, withDefaultTag } from './image-reference.ts'
+import { type ImageReference, imageReference, parseImageReference, withDefaultTag } from './image-reference.ts'
 import { makeLayer } from './layer-reader.ts'
 import { type RegistryClient, createRegistryClient } from './registry-client.ts'
 import { type CredentialStore, createCredentialStore } from './registry-credentials.ts'
+import { type DigestGroup, planSweep, sweepReference } from './repository-sweep.ts'
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', 'expected a function')
 
@@ -51,6 +53,12 @@ const optionsSchema = z
     credentials: z.custom<CredentialStore>((value) => !!value && typeof (value as CredentialStore).get === 'function', 'expected { get(registry) }').optional(),
     /** LAYERLEAK_TAG_PAGE_SIZE, for tag listings */
     tagPageSize: z.number().int().min(1).max(10_000).default(100),
+    /** manifest requests (HEAD, GET, tag and catalog pages) in flight per registry host */
+    maxRequestsPerHost: z.number().int().min(1).max(64).default(4),
+    /** at or below this many requests left in a registry's rate-limit window, slow down */
+    rateLimitLowRemaining: z.number().int().nonnegative().optional(),
+    /** pause between manifest GETs once the quota is low (it grows as the quota runs out) */
+    rateLimitSlowDownMs: z.number().int().nonnegative().optional(),
     userAgent: z.string().min(1).optional(),
     /** debug messages: retries, redirects, token requests */
     logger: fn<(message: string) => void>().optional(),
@@ -113,6 +121,9 @@ export const registrySource = (input: RegistrySourceOptions = {}) => {
     ...(options.authUrl ? { authUrl: options.authUrl } : {}),
     ...(options.userAgent ? { userAgent: options.userAgent } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    maxRequestsPerHost: options.maxRequestsPerHost,
+    ...(options.rateLimitLowRemaining !== undefined ? { rateLimitLowRemaining: options.rateLimitLowRemaining } : {}),
+    ...(options.rateLimitSlowDownMs !== undefined ? { rateLimitSlowDownMs: options.rateLimitSlowDownMs } : {}),
     credentials,
   })
 
@@ -190,6 +201,58 @@ export const registrySource = (input: RegistrySourceOptions = {}) => {
     }
   }
 
+  /** A tag or digest to its platform images: an index yields each platform, a manifest itself. */
+  async function* resolveImage(reference: ImageReference, tags: string[], resolve: ResolveOptions): AsyncIterable<Target> {
+    const { limits, signal } = resolve
+    const top = await client.getManifest(reference, reference.fetchReference, { signal, maxBytes: limits.maxManifestBytes })
+    const parsed = parseManifest(top.bytes, top.mediaType, `manifest ${reference}`)
+    const base: TargetBase = {
+      reference: reference.toString(),
+      repository: reference.name,
+      registry: reference.registry,
+      resolvedDigest: top.digest,
+      resolvedMediaType: parsed.mediaType,
+      tags,
+    }
+    if (parsed.kind === 'index') return yield* resolveIndex(reference, base, parsed.manifests, resolve)
+
+    // a single image says its platform only in its config: read it now (it is needed anyway)
+    const manifest = { mediaType: parsed.mediaType, digest: top.digest, size: top.size, raw: parsed.raw }
+    const loadConfig = configLoader(reference, parsed.config.digest, resolve)
+    // without a platform asked for, a config that fails now fails the target later, not the scan
+    const platform = await loadConfig().then((config) => config.platform, (error) => (resolve.platform ? Promise.reject(error) : undefined))
+    if (resolve.platform && !platformMatches(parsePlatform(resolve.platform), platform)) {
+      throw new LayerleakError('PLATFORM_NOT_FOUND', `${reference} is a single-platform image for ${formatPlatform(platform) || 'an unknown platform'}, not ${resolve.platform}`)
+    }
+    yield makeTarget(reference, base, manifest, parsed, platform, resolve, loadConfig)
+  }
+
+  /**
+   * Every digest of the repository, once, as `registry/repository@digest` with all its tags. A
+   * digest whose manifest cannot be read becomes a failed target (its tags fail with it); the
+   * sweep goes on with the next.
+   */
+  async function* sweep(repository: ImageReference, resolve: ResolveOptions): AsyncIterable<Target> {
+    const groups = await planSweep(repository, resolve, { client, tagPageSize: options.tagPageSize, concurrency: options.maxRequestsPerHost })
+    for (const group of groups) {
+      const reference = imageReference({ registry: repository.registry, repository: repository.repository, digest: group.digest })
+      try {
+        yield* resolveImage(reference, group.tags, resolve)
+      } catch (error) {
+        if (isLayerleakError(error, 'ABORTED') || resolve.signal?.aborted) throw error
+        yield failedDigest(reference, group, error)
+      }
+    }
+  }
+
+  /** A digest whose manifest could not be fetched or read: config and layers fail with why. */
+  const failedDigest = (reference: ImageReference, group: DigestGroup, error: unknown): Target =>
+    failedTarget(
+      { reference: reference.toString(), repository: reference.name, registry: reference.registry, resolvedDigest: group.digest, resolvedMediaType: group.mediaType, tags: group.tags },
+      { mediaType: group.mediaType, digest: group.digest, size: group.size },
+      error,
+    )
+
   return defineSource({
     name: 'registry',
     client,
@@ -205,29 +268,10 @@ export const registrySource = (input: RegistrySourceOptions = {}) => {
     },
 
     async *resolve(text: string, resolve: ResolveOptions): AsyncIterable<Target> {
-      const reference = withDefaultTag(parseImageReference(text.replace(DOCKER_TRANSPORT, '')))
-      const { limits, signal } = resolve
-      const top = await client.getManifest(reference, reference.fetchReference, { signal, maxBytes: limits.maxManifestBytes })
-      const parsed = parseManifest(top.bytes, top.mediaType, `manifest ${reference}`)
-      const base: TargetBase = {
-        reference: reference.toString(),
-        repository: reference.name,
-        registry: reference.registry,
-        resolvedDigest: top.digest,
-        resolvedMediaType: parsed.mediaType,
-        tags: reference.tag ? [reference.tag] : [],
-      }
-      if (parsed.kind === 'index') return yield* resolveIndex(reference, base, parsed.manifests, resolve)
-
-      // a single image says its platform only in its config: read it now (it is needed anyway)
-      const manifest = { mediaType: parsed.mediaType, digest: top.digest, size: top.size, raw: parsed.raw }
-      const loadConfig = configLoader(reference, parsed.config.digest, resolve)
-      // without a platform asked for, a config that fails now fails the target later, not the scan
-      const platform = await loadConfig().then((config) => config.platform, (error) => (resolve.platform ? Promise.reject(error) : undefined))
-      if (resolve.platform && !platformMatches(parsePlatform(resolve.platform), platform)) {
-        throw new LayerleakError('PLATFORM_NOT_FOUND', `${reference} is a single-platform image for ${formatPlatform(platform) || 'an unknown platform'}, not ${resolve.platform}`)
-      }
-      yield makeTarget(reference, base, manifest, parsed, platform, resolve, loadConfig)
+      const plain = text.replace(DOCKER_TRANSPORT, '')
+      if (resolve.allTags) return yield* sweep(sweepReference(plain), resolve)
+      const reference = withDefaultTag(parseImageReference(plain))
+      yield* resolveImage(reference, reference.tag ? [reference.tag] : [], resolve)
     },
 
     async close() {},
