@@ -169,11 +169,10 @@ const IDENTIFIER_CHAR = /[A-Za-z0-9_.-]/
 const BARE_SPACE_KEYS = new Set(['password', 'passwd', 'pass', 'requirepass', 'masterauth'])
 
 /**
- * A blank between key and value is an assignment only for command-line flags (`--password x`),
- * Dockerfile `ENV KEY value`, and config files that use it (`requirepass x`, .netrc `… password x`).
+ * A blank between key and value (other than after a `--flag`) is an assignment only in Dockerfile
+ * `ENV KEY value` and in config files that use it (`requirepass x`, .netrc `… password x`).
  */
-const blankAssignmentAllowed = (text: string, keyStart: number, key: string, flag: boolean): boolean => {
-  if (flag) return true
+const blankAssignmentAllowed = (text: string, keyStart: number, key: string): boolean => {
   const before = linePrefix(text, keyStart)
   if (before === undefined) return false
   if (/^\s*ENV\s+$/.test(before)) return true
@@ -212,7 +211,7 @@ function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
     if (!span) continue
     // `password value` is an assignment in a config line, not in prose: the value ends its line
     if (/^[ \t]+$/.test(groups.operator ?? '') && !flag) {
-      if (!blankAssignmentAllowed(text, keyStart, key, flag) || !/^[ \t]*(?:#.*)?(?:\r?\n|$)/.test(text.slice(span[1], span[1] + 256))) continue
+      if (!blankAssignmentAllowed(text, keyStart, key) || !/^[ \t]*(?:#.*)?(?:\r?\n|$)/.test(text.slice(span[1], span[1] + 256))) continue
     }
     // a bare value followed by `(`, `[` or `{`, or by an operator, is code: `os.getenv(`, `ENV[`, `a:dict.x ? y : z`
     if (valueGroup === 'bare' && /[([{]/.test(text[span[1]] ?? '')) continue
