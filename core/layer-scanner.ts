@@ -102,7 +102,7 @@ const scanFile = async (entry: LayerEntry, { scanner, limits }: LayerScanOptions
     if (final) return
     const keep = Math.min(WINDOW_OVERLAP, filled)
     const consumed = filled - keep
-    for (let i = 0; i < consumed; i++) if (view[i] === 10) baseLine++
+    for (let at = view.indexOf(10); at !== -1 && at < consumed; at = view.indexOf(10, at + 1)) baseLine++
     buffer.copyWithin(0, consumed, filled)
     baseOffset += consumed
     skipBefore = baseOffset + keep

@@ -6,11 +6,15 @@
  */
 import type { Detector } from './contracts.ts'
 
-/** A detector chosen by the prefilter, with the end offsets of its keyword hits (empty: always-run). */
+/** A detector chosen by the prefilter, with where its keywords occur. */
 export interface Candidate {
   detector: Detector
-  /** offsets just past each keyword occurrence, ascending; empty for detectors without keywords */
-  hits: number[]
+  /**
+   * Runs of keyword hits as flat pairs [first, last, first, last...]: offsets just past the first
+   * and last keyword of a run whose hits lie within RUN_GAP of each other, ascending. Empty for
+   * detectors without keywords or with too many runs: they get the whole text.
+   */
+  runs: number[]
   /** the longest keyword of the detector, to place windows before a hit */
   longestKeyword: number
 }
@@ -24,8 +28,14 @@ export interface Prefilter {
 
 const lowerByte = (byte: number): number => (byte >= 65 && byte <= 90 ? byte + 32 : byte)
 
-/** Above this many hits a detector simply gets the whole text: windows would cover it anyway. */
-const MAX_HITS_PER_DETECTOR = 4096
+/**
+ * Hits of one keyword closer than this join a run, so a keyword that occurs on every line costs a
+ * handful of runs, not one entry per occurrence. Smaller than any detector's window, so a run's
+ * window is exactly the union of its hits' windows.
+ */
+const RUN_GAP = 1024
+/** Above this many runs a detector simply gets the whole text: windows would cover it anyway. */
+const MAX_RUNS_PER_DETECTOR = 1024
 
 export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
   const encoder = new TextEncoder()
@@ -97,54 +107,79 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
   // state -> detectors it makes candidates
   const detectorsOfState: number[][] = outputs.map((ks) => [...new Set(ks.flatMap((k) => keywordIndex.get(keywords[k]) ?? []))])
 
-  /** hits: flat pairs of (accepting state, offset just past the keyword) */
-  const collect = (hits: number[]): Candidate[] => {
+  // per accepting state, the run being extended: its index in `runs`, or -1
+  const openRun = new Int32Array(stateCount).fill(-1)
+
+  /** runs: flat triples of (accepting state, first end offset, last end offset) */
+  const collect = (runs: number[]): Candidate[] => {
     const perDetector = new Map<number, number[]>()
     for (const i of always) perDetector.set(i, [])
-    for (let h = 0; h < hits.length; h += 2) {
-      for (const i of detectorsOfState[hits[h]]) {
+    for (let r = 0; r < runs.length; r += 3) {
+      openRun[runs[r]] = -1
+      for (const i of detectorsOfState[runs[r]]) {
         let list = perDetector.get(i)
         if (!list) perDetector.set(i, (list = []))
-        if (list.length <= MAX_HITS_PER_DETECTOR && list[list.length - 1] !== hits[h + 1]) list.push(hits[h + 1])
+        if (list.length <= MAX_RUNS_PER_DETECTOR * 2) list.push(runs[r + 1], runs[r + 2])
       }
     }
     return [...perDetector.keys()]
       .sort((a, b) => a - b)
       .map((i) => {
         const list = perDetector.get(i) as number[]
-        // too many hits: an empty list means "the whole text", as for always-run detectors
-        return { detector: detectors[i], hits: list.length > MAX_HITS_PER_DETECTOR ? [] : list, longestKeyword: longest[i] }
+        // runs of different keywords interleave: order them; too many means "the whole text"
+        return { detector: detectors[i], runs: list.length > MAX_RUNS_PER_DETECTOR * 2 ? [] : sortRuns(list), longestKeyword: longest[i] }
       })
+  }
+
+  /** records a hit of `state` ending at `end`: extends the state's open run or starts one */
+  const record = (runs: number[], state: number, end: number) => {
+    const open = openRun[state]
+    if (open >= 0 && end - runs[open + 2] <= RUN_GAP) runs[open + 2] = end
+    else {
+      openRun[state] = runs.length
+      runs.push(state, end, end)
+    }
   }
 
   return {
     scan(bytes) {
-      const hits: number[] = []
+      const runs: number[] = []
       let state = 0
       const length = bytes.length
       for (let i = 0; i < length; i++) {
         let next = delta[(state << 8) | bytes[i]]
         if (next < 0) {
           next = ~next
-          hits.push(next, i + 1)
+          record(runs, next, i + 1)
         }
         state = next
       }
-      return hits.length === 0 && always.length === 0 ? [] : collect(hits)
+      return runs.length === 0 && always.length === 0 ? [] : collect(runs)
     },
     scanText(text) {
-      const hits: number[] = []
+      const runs: number[] = []
       let state = 0
       for (let i = 0; i < text.length; i++) {
         const code = text.charCodeAt(i)
         let next = delta[(state << 8) | (code < 256 ? code : 0)]
         if (next < 0) {
           next = ~next
-          hits.push(next, i + 1)
+          record(runs, next, i + 1)
         }
         state = next
       }
-      return hits.length === 0 && always.length === 0 ? [] : collect(hits)
+      return runs.length === 0 && always.length === 0 ? [] : collect(runs)
     },
   }
+}
+
+/** Sorts flat [first, last] pairs by `first`, keeping pairs together. */
+const sortRuns = (runs: number[]): number[] => {
+  if (runs.length <= 2) return runs
+  let sorted = true
+  for (let i = 2; i < runs.length; i += 2) if (runs[i] < runs[i - 2]) sorted = false
+  if (sorted) return runs
+  const pairs: [number, number][] = []
+  for (let i = 0; i < runs.length; i += 2) pairs.push([runs[i], runs[i + 1]])
+  return pairs.sort((a, b) => a[0] - b[0]).flat()
 }

@@ -55,11 +55,11 @@ const DEFAULT_CONTEXT = { before: 1024, after: 8192 }
  */
 export const windowsFor = (candidate: Candidate, text: string): [number, number][] => {
   const context = candidate.detector.context ?? DEFAULT_CONTEXT
-  if (context === 'file' || candidate.hits.length === 0) return [[0, text.length]]
+  if (context === 'file' || candidate.runs.length === 0) return [[0, text.length]]
   const windows: [number, number][] = []
-  for (const hit of candidate.hits) {
-    const from = Math.max(0, hit - candidate.longestKeyword - context.before)
-    const to = Math.min(text.length, hit + context.after)
+  for (let r = 0; r < candidate.runs.length; r += 2) {
+    const from = Math.max(0, candidate.runs[r] - candidate.longestKeyword - context.before)
+    const to = Math.min(text.length, candidate.runs[r + 1] + context.after)
     const last = windows[windows.length - 1]
     if (last && from <= last[1]) last[1] = Math.max(last[1], to)
     else windows.push([from, to])

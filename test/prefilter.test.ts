@@ -48,9 +48,9 @@ describe('keyword windows', () => {
   const ghp = defineDetector({ id: 'ghp', name: 'ghp', description: '', confidence: 'high', keywords: ['ghp_'], pattern: /ghp_[a-z]{4}/, examples: [] })
   const prefilter = createPrefilter([ghp])
 
-  it('records where each keyword ends', () => {
-    const [candidate] = prefilter.scan(bytes('xx ghp_ yy GHP_'))
-    expect(candidate.hits).toEqual([7, 15])
+  it('records where keywords end, joining nearby hits into one run', () => {
+    const [candidate] = prefilter.scan(bytes(`xx ghp_ yy GHP_${' '.repeat(5000)}ghp_`))
+    expect(candidate.runs).toEqual([7, 15, 5019, 5019])
   })
 
   it('gives a detector line-aligned windows around its hits, not the whole text', async () => {
