@@ -11,6 +11,7 @@ import { scanReference } from '../../core/scan.ts'
 import { builtinDetectors } from '../../plugins/detectors/catalog.ts'
 import { fixturesFilter } from '../../plugins/filters/fixtures.ts'
 import type { BuiltImage, BuiltIndex } from '../../plugins/sources/image-builder.ts'
+import { dockerArchiveSource } from '../../plugins/sources/docker-archive.ts'
 import { ociLayoutSource } from '../../plugins/sources/oci-layout.ts'
 import { writeOciLayout } from '../../plugins/sources/oci-layout-writer.ts'
 import { registrySource } from '../../plugins/sources/registry.ts'
@@ -24,7 +25,7 @@ export interface ScanFixtureOptions {
 export const scanWithBuiltins = (reference: string, options: ScanFixtureOptions = {}): Promise<ScanResult> =>
   scanReference({
     reference,
-    sources: [ociLayoutSource(), registrySource({})],
+    sources: [ociLayoutSource(), dockerArchiveSource(), registrySource({ retryBaseDelayMs: 10 })],
     detectors: builtinDetectors,
     filters: [fixturesFilter()],
     ...options,
