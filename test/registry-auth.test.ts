@@ -122,6 +122,15 @@ describe('the credential store', () => {
     expect(await store.get('quay.io')).toBeUndefined()
   })
 
+  it('reads anonymously, with a warning, when the credsStore helper is not installed', async () => {
+    const warnings: string[] = []
+    const configDir = await mkdtemp(join(dir, 'docker-'))
+    await writeFile(join(configDir, 'config.json'), JSON.stringify({ credsStore: 'desktop-not-here' }))
+    const store = createCredentialStore({ dockerConfigDir: configDir, env: helperEnv(), onWarning: (message) => warnings.push(message) })
+    expect(await store.get('docker.io')).toBeUndefined()
+    expect(warnings).toEqual([expect.stringContaining('docker-credential-desktop-not-here')])
+  })
+
   it('fails with CREDENTIALS_ERROR for a missing helper only when its host needs credentials', async () => {
     const store = await withConfig({ credHelpers: { 'private.example': 'not-installed' }, auths: { 'ghcr.io': { auth: basicAuth('a', 'b') } } }, { env: helperEnv() })
     expect(await store.get('ghcr.io')).toEqual({ username: 'a', password: 'b' })

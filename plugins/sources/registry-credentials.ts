@@ -36,6 +36,8 @@ export interface CredentialStoreOptions {
   env?: Record<string, string | undefined>
   /** ms a credential helper may take (default 30s) */
   helperTimeout?: number
+  /** told when credentials are skipped rather than failing (a missing credsStore helper) */
+  onWarning?: (message: string) => void
 }
 
 interface AuthEntry {
@@ -153,7 +155,19 @@ export const createCredentialStore = (options: CredentialStoreOptions = {}): Cre
       const credentials = fromEntry(entry, `${path} auths["${key}"]`)
       if (credentials) return credentials
     }
-    if (docker.credsStore) return runCredentialHelper(docker.credsStore, serverUrl, { env, timeout: options.helperTimeout })
+    if (docker.credsStore) {
+      // credsStore is the default for every registry, so a config copied from Docker Desktop often
+      // names a helper this machine lacks: that must not block anonymous pulls of public images
+      try {
+        return await runCredentialHelper(docker.credsStore, serverUrl, { env, timeout: options.helperTimeout })
+      } catch (error) {
+        if ((error as LayerleakError).cause && ((error as LayerleakError).cause as NodeJS.ErrnoException).code === 'ENOENT') {
+          options.onWarning?.(`docker-credential-${docker.credsStore} (credsStore in ${path}) is not installed: reading ${registry} anonymously`)
+          return undefined
+        }
+        throw error
+      }
+    }
     return undefined
   }
 

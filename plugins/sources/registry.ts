@@ -108,6 +108,7 @@ export const registrySource = (input: RegistrySourceOptions = {}) => {
       ...(options.username !== undefined ? { username: options.username, password: options.password ?? '' } : {}),
       ...(options.dockerConfigDir ? { dockerConfigDir: options.dockerConfigDir } : {}),
       ...(options.env ? { env: options.env } : {}),
+      ...(options.logger ? { onWarning: options.logger } : {}),
     })
   const client: RegistryClient = createRegistryClient({
     ...(options.fetch ? { fetch: options.fetch } : {}),
