@@ -11,7 +11,9 @@ import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
 import { anyCase } from './keyword-window.ts'
 
 const NOT_A_PASSWORD = [
-  /^(?:\*+|x{3,}|X{3,}|\.{3,}|password|passwd|pass|pwd)$/i,
+  /^(?:\*+|x{3,}|X{3,}|\.{3,})$/i,
+  // a word naming itself a password: password, passwd, proxypass, mypassword, dbsecret
+  /^[a-z]*(?:pass(?:word|wd)?|pwd|secret)[a-z]*$/i,
   // variable references and templates: ${X}, $X, $(x), {{ x }}, %(x)s, %X%, @X@, [x]
   /^(?:\$\{[^}]*\}|\$\(?[A-Za-z_][A-Za-z0-9_]*\)?|\{\{.*\}\}|%\([^)]*\)s|%[A-Za-z_][A-Za-z0-9_]*%|@[A-Za-z_]+@|\[[^\]]*\])$/,
 ]
@@ -204,6 +206,7 @@ export const databaseDetectors: DetectorDefinition[] = [
     ],
     negatives: [
       'https://user:password@example.com',
+      'export http_proxy="http://proxyuser:proxypass@proxyhost:port"',
       "const myURL = new URL('https://abc:xyz@example.com');",
       'https://a:b@xn--g6w251d/?abc#foo',
       'https://${GIT_USER}:${GIT_TOKEN}@git.acme-corp.io/repo.git',

@@ -80,12 +80,15 @@ const NOT_VALUES = new Set([
   'masked', 'hidden', 'empty', 'changeme', 'todo', 'tbd', 'n/a', 'default', 'sensitive',
 ])
 
-/** `${X}`, `$X`, `$(cmd)`, `{{ x }}`, `%(x)s`, `<%= x %>`, `#{x}`, `@x@`, anywhere in the value: `user:$PASS` */
-const REFERENCE_OR_TEMPLATE = /^(?:%[A-Za-z_({]|\{|<|#\{|@[A-Za-z_]|__[A-Z])|\$[A-Za-z_{(]|\{\{|\{%|<%|%\(|\}\}$/
+/**
+ * `${X}`, `$(cmd)`, `$ENV_VAR` anywhere in the value (`user:$PASS`), `$x`, `{{ x }}`, `%(x)s`,
+ * `<%= x %>`, `#{x}`, `@x@` at its start. A `$` inside a value (`k3#f9$p8w`) is just a character.
+ */
+const REFERENCE_OR_TEMPLATE = /^(?:\$[A-Za-z_]|%[A-Za-z_({]|\{|<|#\{|@[A-Za-z_]|__[A-Z])|\$[{(]|\$[A-Z_][A-Z0-9_]+\b|\{\{|\{%|<%|%\(|\}\}$/
 /** an e-mail address as password is the anonymous-login convention */
 const EMAIL = /^[\w.+-]+@[\w-]+(?:\.[\w-]+)*$/
 const CODE =
-  /process\.env|os\.environ|getenv|System\.get|\bENV\[|\benv\(|==|!=|&&|\|\||\?\?|\?\.|=>|\(\)|^[A-Za-z_][\w.]*\(|[A-Za-z_$][\w$]*\.[A-Za-z_$][\w$]*=/
+  /process\.env|os\.environ|getenv|System\.get|\bENV\[|\benv\(|[=!]=(?!=*$)|&&|\|\||\?\?|\?\.|=>|\(\)|^[A-Za-z_][\w.]*\(|[A-Za-z_$][\w$]*\.[A-Za-z_$][\w$]*=/
 /** `config.password`, `!this.result.issues`: a property access, not a value */
 const DOTTED_IDENTIFIER = /^!?[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/
 const PLACEHOLDER = /^(?:your|my|the|some|enter|insert|put|add|replace|change|example|sample|dummy|fake|placeholder)[\s_.-]|(?:^|[_-])here$|xxx|\*\*\*|\.\.\.|^<.*>$|^\[.*\]$/i
@@ -245,6 +248,33 @@ const xmlCredentials = (pattern: RegExp) =>
     }
   }
 
+// --- PHP define() ---
+
+/** `define('DB_PASSWORD', '…');` as wp-config.php and other PHP configs write constants */
+const PHP_DEFINE =
+  /\bdefine\([ \t]*(?<keyQuote>["'])(?<key>[A-Za-z_][A-Za-z0-9_]{0,80})\k<keyQuote>[ \t]*,[ \t]*(?<valueQuote>["'])(?<secret>(?:(?!\k<valueQuote>)[^\\\n]|\\.){1,400})\k<valueQuote>[ \t]*\)/dg
+
+/** WordPress's authentication keys and salts: 64 random printable characters by design */
+const WORDPRESS_KEY = /^(?:AUTH|SECURE_AUTH|LOGGED_IN|NONCE)_(?:KEY|SALT)$/
+
+function* phpDefines(chunk: ScanChunk): Iterable<DetectorMatch> {
+  for (const match of chunk.text.matchAll(new RegExp(PHP_DEFINE))) {
+    const key = match.groups?.key ?? ''
+    const span = match.indices?.groups?.secret
+    if (!span) continue
+    const value = chunk.text.slice(span[0], span[1])
+    let confidence: Confidence | undefined
+    if (WORDPRESS_KEY.test(key)) {
+      const random = value.length >= 32 && !/\s/.test(value) && !hasPlaceholderWord(value) && shannonEntropy(value) >= 4
+      confidence = random ? 'medium' : undefined
+    } else {
+      const kind = classifyKey(key)
+      confidence = kind ? judgeCredentialValue(value, kind, true, key) : undefined
+    }
+    if (confidence) yield { value, start: span[0], end: span[1], confidence, key }
+  }
+}
+
 const CREDENTIAL_KEYWORDS = ['pass', 'pwd', 'masterauth', 'secret', 'token', 'api_key', 'apikey', 'api-key', 'api.key', 'access_key', 'accesskey', 'access-key', 'private_key', 'privatekey', 'private-key', 'auth', 'credential', 'master_key', 'masterkey', 'encryption_key', 'encryptionkey', 'signing_key', 'signingkey']
 
 /** Each entry: a text, and the value the rule must find in it (undefined: nothing). Shared with the tests. */
@@ -361,6 +391,9 @@ export const GENERIC_CREDENTIAL_CASES: [string, string | undefined][] = [
   ['"-auth=anonymous:$FROM_EMAIL",', undefined],
   ['default login anonymous password user@site', undefined],
   ["let pwd = a:dict.istemp ? a:dict.tmpdir : ''", undefined],
+  // found although they hold characters that often mean code: base64 padding, `$` and `(` in generated keys
+  ['  password: UHE5eEwybVZyN0t6Cg==', 'UHE5eEwybVZyN0t6Cg=='],
+  ["SECRET_KEY = 'django-insecure-k3#f9z!q2m@x7v$p8w^r1t&y5u*i0o(l4j)h6g'", 'django-insecure-k3#f9z!q2m@x7v$p8w^r1t&y5u*i0o(l4j)h6g'],
 ]
 
 const casesWhere = (found: boolean): string[] => GENERIC_CREDENTIAL_CASES.filter(([, value]) => (value !== undefined) === found).map(([text]) => text)
@@ -407,6 +440,26 @@ export const genericDetectors: DetectorDefinition[] = [
     detect: xmlCredentials(XML_ATTRIBUTE),
     examples: ['<add key="DbPassword" value="Rq7!vX2mLp9z" />', '<property name="javax.net.ssl.keyStorePassword" value="h3Yq8Lw2Vz4K"/>', "<add key='ClearTextPassword' value='Tz8qL2mXv9Rk' />"],
     negatives: ['<add key="PasswordResetUrl" value="https://example.com/reset" />', '<property name="password" value="${db.password}"/>', '<add key="ApiKey" value="" />'],
+  }),
+  defineDetector({
+    id: 'generic-php-define-credential',
+    name: 'Credential in a PHP define()',
+    description: 'A credential defined as a PHP constant (`define(\'DB_PASSWORD\', \'…\')`), including the WordPress authentication keys and salts of wp-config.php.',
+    confidence: 'low',
+    keywords: ['define'],
+    detect: phpDefines,
+    examples: [
+      "define( 'DB_PASSWORD', 'Hq7#vL2mXp9zRt' );",
+      "define('AUTH_KEY',         'K)9|mX@2vQ#8pL!z^Rt5&Wn3*Yb7~Jc1%Fd6+Gh4=Sk0-Ua2_Ei9');",
+      'define("STRIPE_SECRET", "q8ZtG2vLx9RmP4kWs7Nd");',
+    ],
+    negatives: [
+      "define( 'AUTH_KEY',         'put your unique phrase here' );",
+      "define( 'DB_USER', 'wordpress_app_user' );",
+      "define( 'DB_PASSWORD', getenv('WORDPRESS_DB_PASSWORD') );",
+      "define( 'DB_PASSWORD', 'password_here' );",
+      "define('WP_DEBUG', false);",
+    ],
   }),
   defineDetector({
     id: 'sshpass-password',
