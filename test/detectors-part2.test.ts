@@ -74,9 +74,12 @@ describe('the part-2 catalog as the pipeline runs it', () => {
     expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([])
   })
 
+  // padded so that keyword windows are smaller than the file, as in a real layer
+  const padding = '# nothing to see here, just configuration comments\n'.repeat(400)
   it.each(everyDetector.map((detector) => [detector.id, detector] as const))('reports every example of %s under its own id', (_id, detector) => {
     for (const example of detector.examples) {
-      const found = scanner.scanText(example, { sourceType: 'file_final', path: 'srv/app/settings.conf', key: '' })
+      const bytes = new TextEncoder().encode(`${padding}${example}\n${padding}`)
+      const found = scanner.scanBytes(bytes, { sourceType: 'file_final', path: 'srv/app/settings.conf', key: '' })
       expect(found.map((match) => match.detectorId), example).toContain(detector.id)
     }
   })
@@ -171,6 +174,17 @@ describe('private keys', () => {
     expect(matchesOf('putty-private-key', firstExample('putty-private-key', 1))[0]?.confidence).toBe('medium')
     expect(matchesOf('pgp-private-key-block', firstExample('pgp-private-key-block', 0))[0]?.confidence).toBeUndefined()
     expect(matchesOf('pgp-private-key-block', firstExample('pgp-private-key-block', 1))[0]?.confidence).toBe('medium')
+  })
+
+  it('find a block longer than the default keyword window, from header to footer', () => {
+    const example = firstExample('pgp-private-key-block')
+    const extraLines = Array.from({ length: 500 }, (_, i) => Buffer.alloc(48, i).map((byte, j) => (byte * 31 + j * 17) % 256).toString('base64')).join('\n')
+    // more armored lines before the last, padded one
+    const large = example.replace('\nZCBCb3Qg', `\n${extraLines}\nZCBCb3Qg`)
+    expect(large.length).toBeGreaterThan(30_000)
+    const scanner = new TextScanner(privateKeyDetectors, createPrefilter(privateKeyDetectors))
+    const found = scanner.scanBytes(new TextEncoder().encode(`${'# padding\n'.repeat(5000)}${large}\n${'# padding\n'.repeat(5000)}`), { sourceType: 'file_final', path: 'root/.gnupg/secret.asc', key: '' })
+    expect(found.map((match) => [match.detectorId, match.value.length])).toEqual([['pgp-private-key-block', large.length]])
   })
 
   it('find keys inside binary content', () => {

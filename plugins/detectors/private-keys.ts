@@ -11,6 +11,7 @@
 import { Buffer } from 'node:buffer'
 import { shannonEntropy } from '../../core/entropy.ts'
 import type { Confidence } from '../../core/result.ts'
+import type { Detector } from '../../core/contracts.ts'
 import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
 
 // --- what a block's body must look like ---
@@ -143,6 +144,18 @@ const isValidAgeSecretKey = (key: string): boolean => {
 // --- patterns ---
 
 /**
+ * Blocks are longer than the default keyword window, and their footer is a keyword hit too: the
+ * window around either end must reach the other (PEM bodies stop at 16 KB, OpenPGP blocks at 64 KB).
+ * DetectorSpec has no `context` yet, so it is set on the definition.
+ */
+const withContext = (definition: DetectorDefinition, reach: number): DetectorDefinition => {
+  const context: Detector['context'] = { before: reach, after: reach }
+  return { ...definition, context }
+}
+const PEM_REACH = 20_000
+const PGP_REACH = 70_000
+
+/**
  * base64, whitespace, JSON escapes and the characters of `Proc-Type:` / `DEK-Info:` headers; never
  * five dashes, so a body cannot run into the next block (and a run of bare headers costs nothing)
  */
@@ -221,7 +234,7 @@ const PUBLIC_MATERIAL = [
 ]
 
 export const privateKeyDetectors: DetectorDefinition[] = [
-  defineDetector({
+  withContext(defineDetector({
     id: 'private-key-rsa',
     name: 'RSA private key (PKCS#1 PEM)',
     description: 'A PEM RSA private key (BEGIN RSA PRIVATE KEY); graded medium when Proc-Type says it is encrypted.',
@@ -246,8 +259,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
       // footer of another type
       pem('RSA PRIVATE KEY', RSA_BODY).replace(/END RSA/, 'END EC'),
     ],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'private-key-ec',
     name: 'EC private key (SEC1 PEM)',
     description: 'A PEM elliptic-curve private key (BEGIN EC PRIVATE KEY); graded medium when encrypted.',
@@ -258,8 +271,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: gradeLegacyPem,
     examples: [pem('EC PRIVATE KEY', EC_BODY), `ENV JWT_SIGNING_KEY="${pem('EC PRIVATE KEY', EC_BODY).replace(/\n/g, '\\n')}"`],
     negatives: [...PUBLIC_MATERIAL, pem('EC PARAMETERS', 'BggqhkjOPQMBBw=='), pem('EC PRIVATE KEY', '<your EC key>')],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'private-key-dsa',
     name: 'DSA private key (PEM)',
     description: 'A PEM DSA private key (BEGIN DSA PRIVATE KEY); graded medium when encrypted.',
@@ -270,8 +283,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: gradeLegacyPem,
     examples: [pem('DSA PRIVATE KEY', DSA_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('DSA PRIVATE KEY', 'AAAA')],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'private-key-pkcs8',
     name: 'Private key (PKCS#8 PEM)',
     description: 'An unencrypted PKCS#8 PEM private key (BEGIN PRIVATE KEY): RSA, EC, Ed25519 or any other algorithm.',
@@ -282,8 +295,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: [pem('PRIVATE KEY', PKCS8_ED25519_BODY), `"private_key": "${pem('PRIVATE KEY', RSA_BODY).replace(/\n/g, '\\n')}\\n",`],
     negatives: [...PUBLIC_MATERIAL, pem('PRIVATE KEY', '...'), pem('PRIVATE KEY', 'REDACTED'.repeat(10))],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'private-key-pkcs8-encrypted',
     name: 'Encrypted private key (PKCS#8 PEM)',
     description: 'A passphrase-encrypted PKCS#8 PEM private key (BEGIN ENCRYPTED PRIVATE KEY): useless without the passphrase, which often sits nearby.',
@@ -294,8 +307,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: [pem('ENCRYPTED PRIVATE KEY', PKCS8_ENCRYPTED_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('ENCRYPTED PRIVATE KEY', 'MIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI...')],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'private-key-openssh',
     name: 'OpenSSH private key',
     description: 'An OpenSSH private key (BEGIN OPENSSH PRIVATE KEY); medium when a cipher protects it, low when the body is not an OpenSSH key.',
@@ -306,8 +319,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: gradeOpenSsh,
     examples: [pem('OPENSSH PRIVATE KEY', OPENSSH_BARE_BODY), pem('OPENSSH PRIVATE KEY', OPENSSH_ENCRYPTED_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('OPENSSH PRIVATE KEY', 'b3BlbnNzaC1rZXktdjEAAAAA...')],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'private-key-pem',
     name: 'Private key (other PEM type)',
     description: 'A PEM block of any other private-key type (BEGIN X25519 PRIVATE KEY, BEGIN DH PRIVATE KEY…), with a matching footer.',
@@ -320,8 +333,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: [pem('X25519 PRIVATE KEY', 'MC4CAQAwBQYDK2VuBCIEIOnj5L8csrdbqOtOhdlm2wRJuQQdj998wP67l7ZwZW6B'), pem('ANY PRIVATE KEY', EC_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('RSA PRIVATE KEY', RSA_BODY), pem('X25519 PRIVATE KEY', 'MC4CAQAwBQYDK2VuBCIE')],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'private-key-ssh2',
     name: 'SSH2 (Tectia) private key',
     description: 'An SSH Communications Security / Tectia private key (---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----), often with cipher none despite its name.',
@@ -332,8 +345,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: ['---- BEGIN SSH2 ' + `ENCRYPTED PRIVATE KEY ----\nComment: "rsa-key-20240527"\n${RSA_BODY}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----`],
     negatives: ['---- BEGIN SSH2 PUBLIC KEY ----\nComment: "rsa-key-20240527"\nAAAAB3NzaC1yc2EAAAADAQABAAABAQC7VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1G\n---- END SSH2 PUBLIC KEY ----'],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'putty-private-key',
     name: 'PuTTY private key (.ppk)',
     description: 'A PuTTY private key file (PuTTY-User-Key-File-2/3 with Private-Lines); medium when a passphrase encrypts it.',
@@ -350,8 +363,8 @@ export const privateKeyDetectors: DetectorDefinition[] = [
       '---- BEGIN SSH2 PUBLIC KEY ----\nComment: "deploy@build"\nAAAAC3NzaC1lZDI1NTE5AAAAID234XUeOJZ3ODsfTapJDVgJLENwlqLhlrCNWwLIIawG\n---- END SSH2 PUBLIC KEY ----',
       'PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: x\nPublic-Lines: 1\nAAAA\nPrivate-Lines: 1\nAAAA\nPrivate-MAC: 0000000000000000000000000000000000000000',
     ],
-  }),
-  defineDetector({
+  }), PEM_REACH),
+  withContext(defineDetector({
     id: 'pgp-private-key-block',
     name: 'OpenPGP private key block',
     description: 'An ASCII-armored OpenPGP secret key (BEGIN PGP PRIVATE KEY BLOCK); medium when its key material is passphrase-protected.',
@@ -369,7 +382,7 @@ export const privateKeyDetectors: DetectorDefinition[] = [
       pem('PGP PRIVATE KEY BLOCK', '...your exported key here...'),
       pem('PGP SIGNATURE', PGP_BARE_BODY),
     ],
-  }),
+  }), PGP_REACH),
   defineDetector({
     id: 'age-secret-key',
     name: 'age secret key',
