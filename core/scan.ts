@@ -13,6 +13,7 @@ import type { ScanEvent } from './events.ts'
 import { LayerChanges, presentInFinalImage } from './filesystem-index.ts'
 import { type AssembleOptions, assembleFindings, type OccurrenceDraft } from './findings.ts'
 import { scanLayer, type LayerScanOutcome } from './layer-scanner.ts'
+import { type ArchiveLimits, type ArchiveReader, defaultArchiveLimits } from './nested-archives.ts'
 import { defaultLimits, exceeds, type Limits } from './limits.ts'
 import { formatPlatform } from './platform.ts'
 import { createPrefilter } from './prefilter.ts'
@@ -51,6 +52,10 @@ export interface ScanOptions {
    * downloaded again. Keyed by layer digest.
    */
   layerCache?: Map<string, Promise<LayerScanOutcome>>
+  /** readers for archives inside layers (zip, tar, gzip, zstd...); none: archives are scanned as bytes */
+  archiveReaders?: ArchiveReader[]
+  /** bounds on opening those archives (defaults: 64 MiB, 10,000 members, depth 3) */
+  archiveLimits?: Partial<ArchiveLimits>
   signal?: AbortSignal
   onEvent?: (event: ScanEvent) => void
   scanner?: { name: string; version: string }
@@ -85,6 +90,9 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   const filters = options.filters ?? []
   const scanner = new TextScanner(options.detectors, createPrefilter(options.detectors))
   const layerCache = options.layerCache ?? new Map<string, Promise<LayerScanOutcome>>()
+  const archives = options.archiveReaders?.length ? { readers: options.archiveReaders, limits: { ...defaultArchiveLimits, ...options.archiveLimits } } : undefined
+  /** a layer shared by several platforms reports what it found inside its files once */
+  const fileDiagnosticsSeen = new Set<string>()
   const emit = options.onEvent ?? (() => {})
   const sweep = options.allTags === true
   const diagnostics: Diagnostic[] = []
@@ -172,6 +180,7 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
           const outcome = await scanLayer(layer, {
             scanner,
             limits,
+            ...(archives ? { archives } : {}),
             signal: options.signal,
             onProgress: (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, size: layer.size }),
           })
@@ -210,6 +219,11 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
           report({ code: outcome.error.code === 'DIGEST_MISMATCH' ? 'digest_mismatch' : 'layer_failed', scope: 'layer', subject: layer.digest, message: outcome.error.message })
         }
       }
+      for (const diagnostic of outcome.diagnostics ?? []) {
+        const id = `${layer.digest}\u0000${diagnostic.code}\u0000${diagnostic.subject}\u0000${diagnostic.message}`
+        if (!fileDiagnosticsSeen.has(id)) report(diagnostic)
+        fileDiagnosticsSeen.add(id)
+      }
       if (!outcome.error) platformResult.layers_scanned++
       // a layer shared by several platforms or tags is read once: count its bytes once
       if (cached) coverage.layers_cached++
@@ -221,7 +235,7 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
       platformResult.files_scanned += outcome.files
       platformResult.bytes_scanned += outcome.bytes
       for (const match of outcome.matches) {
-        const present = presentInFinalImage(changes, layer.index, match.path)
+        const present = presentInFinalImage(changes, layer.index, match.entryPath)
         addDraft(match, target.manifest.digest, {
           source_type: present ? 'file_final' : 'file_deleted_layer',
           platform,
@@ -302,7 +316,9 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
     if (target.platform_results.every((result) => result.status === 'failed')) target.status = 'failed'
   }
   const tagResults = sweep ? tagResultsOf(targetResults, diagnostics) : []
-  if (status === 'completed' && tagResults.some((tag) => tag.status === 'failed')) status = 'partial'
+  // a sweep is complete only when every tag was listed and scanned
+  const listingStopped = diagnostics.some((diagnostic) => diagnostic.code === 'tag_list_failed')
+  if (status === 'completed' && (listingStopped || tagResults.some((tag) => tag.status === 'failed'))) status = 'partial'
   // a sweep resolves to the repository itself; its findings file is named after it
   if (sweep) resolvedReference = repository || options.reference
   const finished = now()
