@@ -178,7 +178,7 @@ describe('private keys', () => {
 
   it('find a block longer than the default keyword window, from header to footer', () => {
     const example = firstExample('pgp-private-key-block')
-    const extraLines = Array.from({ length: 500 }, (_, i) => Buffer.alloc(48, i).map((byte, j) => (byte * 31 + j * 17) % 256).toString('base64')).join('\n')
+    const extraLines = Array.from({ length: 500 }, (_, i) => Buffer.from(Array.from({ length: 48 }, (_, j) => (i * 31 + j * 17) % 256)).toString('base64')).join('\n')
     // more armored lines before the last, padded one
     const large = example.replace('\nZCBCb3Qg', `\n${extraLines}\nZCBCb3Qg`)
     expect(large.length).toBeGreaterThan(30_000)
