@@ -446,7 +446,7 @@ export const genericDetectors: DetectorDefinition[] = [
     name: 'Credential in a PHP define()',
     description: 'A credential defined as a PHP constant (`define(\'DB_PASSWORD\', \'…\')`), including the WordPress authentication keys and salts of wp-config.php.',
     confidence: 'low',
-    keywords: ['define'],
+    keywords: ['define('],
     detect: phpDefines,
     examples: [
       "define( 'DB_PASSWORD', 'Hq7#vL2mXp9zRt' );",
@@ -477,7 +477,7 @@ export const genericDetectors: DetectorDefinition[] = [
     name: 'docker login password on the command line',
     description: 'A registry password or token given to docker login (or podman, buildah, helm registry login) with -p/--password.',
     confidence: 'medium',
-    keywords: ['login'],
+    keywords: ['docker login', 'podman login', 'buildah login', 'nerdctl login', 'skopeo login', 'registry login', 'oras login'],
     pattern:
       /\b(?:docker|podman|buildah|nerdctl|skopeo|helm[ \t]+registry|oras)[ \t]+login\b[^\n]{0,200}?[ \t](?:-p|--password)(?:[ \t]+|=)(?<quote>["']?)(?<secret>[^\s"'$-][^\s"']{2,255})\k<quote>(?=\s|$|;|&|\|)/,
     validate: (value) => !/^(?:password|passwd|pass|\*+|x+)$/i.test(value),

@@ -210,15 +210,16 @@ export const messagingDetectors: DetectorDefinition[] = [
     name: 'Telegram bot token',
     description: 'A Telegram Bot API token (bot id, colon, 35 characters): full control of the bot.',
     confidence: 'high',
-    keywords: ['telegram', 'bot'],
+    keywords: ['telegram', 'bot_token', 'bot-token', 'bottoken', 'tg_bot', '/bot'],
     pattern: keywordWindowPattern({
-      keywords: ['telegram', 'bot'],
+      keywords: ['telegram', 'bot_token', 'bot-token', 'bottoken', 'tg_bot', '/bot'],
       value: '\\d{8,10}:AA[A-Za-z0-9_-]{33}',
       distance: 40,
       lead: '(?<![0-9])',
     }),
     examples: [
       'TELEGRAM_BOT_TOKEN=' + '6284719305:AA' + 'zswEKdUylF3abaVOVFXS1Q88QZBF7zHKy',
+      'BOT_TOKEN: "' + '7312098456:AA' + 'cmHrq7Eqr-K913yI95Y_eQkem658TPf6e"',
       'curl https://api.telegram.org/bot' + '5120983746:AA' + 'cmHrq7Eqr-K913yI95Y_eQkem658TPf6e/getMe',
     ],
     negatives: [
