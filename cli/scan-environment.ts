@@ -7,10 +7,12 @@ import { loadAdapter, type RuntimeAdapter } from '../adapters/runtime.ts'
 import { composePlugins, type LayerleakConfig } from '../core/config.ts'
 import type { Detector, Filter, Sink, Source } from '../core/contracts.ts'
 import { type Limits } from '../core/limits.ts'
-import { limitsOf, resolveSettings, type Settings, settingsFromEnv } from '../core/settings.ts'
+import type { ArchiveLimits, ArchiveReader } from '../core/nested-archives.ts'
+import { archiveLimitsOf, limitsOf, resolveSettings, type Settings, settingsFromEnv } from '../core/settings.ts'
 import { builtinDetectors, detectorCatalogVersion } from '../plugins/detectors/catalog.ts'
 import { fixturesFilter } from '../plugins/filters/fixtures.ts'
 import { dockerArchiveSource } from '../plugins/sources/docker-archive.ts'
+import { builtinArchiveReaders } from '../plugins/sources/nested-archives.ts'
 import { ociLayoutSource } from '../plugins/sources/oci-layout.ts'
 import { registrySource } from '../plugins/sources/registry.ts'
 import { loadConfig } from './load-config.ts'
@@ -21,6 +23,9 @@ import { packageVersion } from './version.ts'
 export interface ScanEnvironment {
   settings: Settings
   limits: Limits
+  /** readers for archives inside layers (jar, zip, tgz, gz, zstd...) and their bounds */
+  archiveReaders: ArchiveReader[]
+  archiveLimits: ArchiveLimits
   logger: ConsolaInstance
   adapter: RuntimeAdapter
   config: LayerleakConfig
@@ -69,6 +74,8 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
   return {
     settings,
     limits,
+    archiveReaders: builtinArchiveReaders,
+    archiveLimits: archiveLimitsOf(settings),
     logger,
     adapter,
     config,

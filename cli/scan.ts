@@ -98,6 +98,8 @@ const openSession = async (args: Record<string, unknown>): Promise<ScanSession> 
       detectors: environment.detectors,
       filters: environment.filters,
       limits: environment.limits,
+      archiveReaders: environment.archiveReaders,
+      archiveLimits: environment.archiveLimits,
       ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
       ...(sweep ? { allTags: true } : {}),
       ...(layerCache ? { layerCache } : {}),

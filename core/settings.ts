@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { LayerleakError } from './errors.ts'
 import { defaultLimits, type Limits } from './limits.ts'
+import { type ArchiveLimits, defaultArchiveLimits } from './nested-archives.ts'
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
@@ -75,6 +76,12 @@ export const settingsSchema = z
     maxTagResponseBytes: size.default(defaultLimits.maxTagResponseBytes),
     maxRepositoryTags: count.default(defaultLimits.maxRepositoryTags),
     maxRepositoryTargets: count.default(defaultLimits.maxRepositoryTargets),
+    /** the largest archive inside a layer that is opened (jar, zip, tgz...), and the largest member read from one */
+    maxArchiveBytes: fromText(parseSize, z.number().int().positive('LAYERLEAK_MAX_ARCHIVE_BYTES must be greater than zero')).default(defaultArchiveLimits.maxArchiveBytes),
+    /** members read from one archive (0: no cap) */
+    maxArchiveEntries: count.default(defaultArchiveLimits.maxArchiveEntries),
+    /** how deep archives inside archives are opened; 0 opens none */
+    maxArchiveDepth: fromText(parseCount, z.number().int().min(0).max(16)).default(defaultArchiveLimits.maxArchiveDepth),
     registryRequestAttempts: fromText(parseCount, z.number().int().min(1).max(20)).default(3),
     registryBaseUrl: z.url().optional(),
     registryAuthUrl: z.url().optional(),
@@ -126,4 +133,10 @@ export const limitsOf = (settings: Settings): Limits => ({
   maxTagResponseBytes: settings.maxTagResponseBytes,
   maxRepositoryTags: settings.maxRepositoryTags,
   maxRepositoryTargets: settings.maxRepositoryTargets,
+})
+
+export const archiveLimitsOf = (settings: Settings): ArchiveLimits => ({
+  maxArchiveBytes: settings.maxArchiveBytes,
+  maxArchiveEntries: settings.maxArchiveEntries,
+  maxArchiveDepth: settings.maxArchiveDepth,
 })

@@ -6,11 +6,13 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Limits } from '../../core/limits.ts'
+import type { ArchiveLimits } from '../../core/nested-archives.ts'
 import type { ScanResult } from '../../core/result.ts'
 import { scanReference } from '../../core/scan.ts'
 import { builtinDetectors } from '../../plugins/detectors/catalog.ts'
 import { fixturesFilter } from '../../plugins/filters/fixtures.ts'
 import type { BuiltImage, BuiltIndex } from '../../plugins/sources/image-builder.ts'
+import { builtinArchiveReaders } from '../../plugins/sources/nested-archives.ts'
 import { dockerArchiveSource } from '../../plugins/sources/docker-archive.ts'
 import { ociLayoutSource } from '../../plugins/sources/oci-layout.ts'
 import { writeOciLayout } from '../../plugins/sources/oci-layout-writer.ts'
@@ -18,6 +20,7 @@ import { registrySource } from '../../plugins/sources/registry.ts'
 
 export interface ScanFixtureOptions {
   limits?: Partial<Limits>
+  archiveLimits?: Partial<ArchiveLimits>
   persistRawSecrets?: boolean
   platform?: string
 }
@@ -28,6 +31,7 @@ export const scanWithBuiltins = (reference: string, options: ScanFixtureOptions 
     sources: [ociLayoutSource(), dockerArchiveSource(), registrySource({ retryBaseDelayMs: 10 })],
     detectors: builtinDetectors,
     filters: [fixturesFilter()],
+    archiveReaders: builtinArchiveReaders,
     ...options,
   })
 
