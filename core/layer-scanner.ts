@@ -131,7 +131,7 @@ const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (f
       collect(scanner.scanBytes(bytes.subarray(baseOffset, end), location, { baseOffset, baseLine, skipBefore }), path)
       if (end === bytes.length) return
       const next = end - WINDOW_OVERLAP
-      for (let i = baseOffset; i < next; i++) if (bytes[i] === 10) baseLine++
+      for (let at = bytes.indexOf(10, baseOffset); at !== -1 && at < next; at = bytes.indexOf(10, at + 1)) baseLine++
       baseOffset = next
       skipBefore = end
     }
@@ -189,7 +189,7 @@ const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (f
     if (final) return
     const keep = Math.min(WINDOW_OVERLAP, filled)
     const consumed = filled - keep
-    for (let i = 0; i < consumed; i++) if (view[i] === 10) baseLine++
+    for (let at = view.indexOf(10); at !== -1 && at < consumed; at = view.indexOf(10, at + 1)) baseLine++
     buffer.copyWithin(0, consumed, filled)
     baseOffset += consumed
     skipBefore = baseOffset + keep
