@@ -1,6 +1,7 @@
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import { afterEach, describe, expect, inject, it } from 'vitest'
@@ -168,6 +169,30 @@ describe('the embedded database', () => {
     expect(second.location).toBe(join(dataDir, 'pglite'))
     expect(await second.db.selectFrom('repositories').select('name').execute()).toEqual([{ name: 'acme/kept' }])
     expect((await migrationStatus(second.db)).every((entry) => entry.state === 'applied')).toBe(true)
+  })
+})
+
+describe('the embedded database on disk', () => {
+  it('serves one process at a time: a second open fails with DATABASE_ERROR until the first closes', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'layerleak-data-'))
+    temporary.push(dataDir)
+    const first = await connectDatabase({ dataDir })
+    const failure = await connectDatabase({ dataDir }).catch((error: unknown) => error)
+    expect(isLayerleakError(failure, 'DATABASE_ERROR')).toBe(true)
+    expect((failure as Error).message).toContain(`in use by process ${process.pid}`)
+    await first.close()
+    const second = await connectDatabase({ dataDir })
+    opened.push(second)
+  })
+
+  it('takes over the lock of a process that died', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'layerleak-data-'))
+    temporary.push(dataDir)
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    await writeFile(join(dataDir, 'pglite.lock'), JSON.stringify({ pid: dead, hostname: hostname(), since: '2026-01-01T00:00:00.000Z' }))
+    const database = await connectDatabase({ dataDir })
+    opened.push(database)
+    expect(JSON.parse(await readFile(join(dataDir, 'pglite.lock'), 'utf8'))).toMatchObject({ pid: process.pid })
   })
 })
 

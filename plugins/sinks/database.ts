@@ -5,8 +5,9 @@
  * server database only by `layerleak migrate up`, so opening one whose schema is behind fails with
  * SCHEMA_OUT_OF_DATE. Close what you open: both drivers keep the process (and Deno) alive until then.
  */
-import { mkdir } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely } from 'kysely'
 import { PostgresJSDialect } from 'kysely-postgres-js'
@@ -78,6 +79,45 @@ const connectServer = async (url: string, options: DatabaseOptions): Promise<Lay
   return { db, kind: 'server', location, migrationsDir: options.migrationsDir, close: closeOnce(() => db.destroy()) }
 }
 
+/**
+ * PGlite has no lock of its own: two processes opening one data dir (`layerleak serve` and a
+ * `layerleak scan` beside it) would both write and corrupt it. One process at a time, then; a lock
+ * left by a process that died on this host is taken over.
+ */
+const lockEmbedded = async (location: string): Promise<() => Promise<void>> => {
+  const path = join(dirname(location), 'pglite.lock')
+  const mine = JSON.stringify({ pid: process.pid, hostname: hostname(), since: new Date().toISOString() })
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(path, mine, { flag: 'wx', mode: 0o600 })
+      return async () => {
+        if ((await readFile(path, 'utf8').catch(() => '')) === mine) await unlink(path).catch(() => {})
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new LayerleakError('DATABASE_ERROR', `cannot lock the embedded database at ${location}: ${(error as Error).message}`, { cause: error })
+      }
+    }
+    const holder = JSON.parse((await readFile(path, 'utf8').catch(() => '')) || '{}') as { pid?: number; hostname?: string }
+    let alive = true
+    if (holder.hostname === hostname() && typeof holder.pid === 'number') {
+      try {
+        process.kill(holder.pid, 0)
+      } catch (error) {
+        alive = (error as NodeJS.ErrnoException).code === 'EPERM'
+      }
+    }
+    if (alive || attempt > 0) {
+      throw new LayerleakError(
+        'DATABASE_ERROR',
+        `the embedded database at ${location} is in use by process ${holder.pid ?? '?'} on ${holder.hostname ?? '?'} (${path}); ` +
+          'the embedded database serves one process at a time: stop the other one, or share a PostgreSQL server through LAYERLEAK_DATABASE_URL',
+      )
+    }
+    await unlink(path).catch(() => {})
+  }
+}
+
 const connectEmbedded = async (options: DatabaseOptions): Promise<LayerleakDatabase> => {
   const dataDir = options.pglite ? IN_MEMORY : (options.dataDir ?? '.layerleak')
   let location = options.pglite?.dataDir ?? IN_MEMORY
@@ -86,15 +126,17 @@ const connectEmbedded = async (options: DatabaseOptions): Promise<LayerleakDatab
     // owner-only: even redacted, the database says where secrets are
     await mkdir(location, { recursive: true, mode: 0o700 })
   }
+  const unlock = dataDir === IN_MEMORY ? async () => {} : await lockEmbedded(location)
   let pglite: PGlite
   try {
     pglite = options.pglite ?? new PGlite(location === IN_MEMORY ? undefined : location)
     await pglite.waitReady
   } catch (cause) {
+    await unlock()
     throw new LayerleakError('DATABASE_ERROR', `cannot open the embedded database at ${location}: ${(cause as Error).message}`, { cause })
   }
   const db = new Kysely<DatabaseSchema>({ dialect: pgliteDialect(pglite) })
-  return { db, kind: 'embedded', location, migrationsDir: options.migrationsDir, close: closeOnce(() => db.destroy()) }
+  return { db, kind: 'embedded', location, migrationsDir: options.migrationsDir, close: closeOnce(() => db.destroy().finally(unlock)) }
 }
 
 /** Connects, and nothing else: no migration, no schema check (what `layerleak migrate` needs). */
