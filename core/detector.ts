@@ -25,6 +25,8 @@ export interface DetectorSpec {
   validate?: (value: string, match: RegExpExecArray) => boolean | Confidence
   /** minimum Shannon entropy of the value, in bits per character */
   minEntropy?: number
+  /** text the detector needs around its keyword hits (see Detector.context); default 1 KB before, 8 KB after */
+  context?: Detector['context']
   /** for what a regex cannot say: structured formats, multi-part credentials */
   detect?: (chunk: ScanChunk) => Iterable<DetectorMatch>
   /** texts in which the detector must find something */
@@ -83,9 +85,10 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
     confidence: spec.confidence,
     keywords,
     ...(spec.binary ? { binary: true } : {}),
+    ...(spec.context ? { context: spec.context } : {}),
     examples: spec.examples,
     negatives: spec.negatives ?? [],
-    source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}`,
+    source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${JSON.stringify(spec.context ?? '')}`,
     detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, chunk)),
   }
 }

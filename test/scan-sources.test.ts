@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { fakeGitHubToken } from '../cli/demo-image.ts'
-import { type BuiltImage, buildImage, whiteout } from '../plugins/sources/image-builder.ts'
+import { type BuiltImage, buildImage, type FileSpec, whiteout } from '../plugins/sources/image-builder.ts'
 import { writeDockerArchive } from './support/docker-archive-writer.ts'
 import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
 import { pushImage, uniqueRepository } from './support/push.ts'
@@ -13,7 +13,7 @@ import { zstdCompress } from './support/zstd.ts'
 /** Three layers: a secret written, deleted, and one left in the final image. */
 const secretImage = (compression: 'gzip' | 'zstd' | 'none' = 'gzip', format: 'oci' | 'docker' = 'oci') => {
   const [deleted, kept] = [fakeGitHubToken(), fakeGitHubToken()]
-  const layer = (files: { path: string; content?: string }[], createdBy: string) => ({
+  const layer = (files: FileSpec[], createdBy: string) => ({
     files,
     createdBy,
     compression,

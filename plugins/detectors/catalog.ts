@@ -9,10 +9,15 @@ import type { DetectorDefinition } from '../../core/detector.ts'
 import { aiDetectors } from './ai.ts'
 import { awsDetectors } from './aws.ts'
 import { cloudDetectors } from './cloud.ts'
+import { databaseDetectors } from './databases.ts'
+import { genericDetectors } from './generic.ts'
 import { messagingDetectors } from './messaging.ts'
+import { observabilityDetectors } from './observability.ts'
 import { packageRegistryDetectors } from './package-registries.ts'
 import { paymentDetectors } from './payments.ts'
+import { privateKeyDetectors } from './private-keys.ts'
 import { sourceHostingDetectors } from './source-hosting.ts'
+import { tokenDetectors } from './tokens.ts'
 
 export const builtinDetectors: DetectorDefinition[] = [
   ...awsDetectors,
@@ -22,6 +27,12 @@ export const builtinDetectors: DetectorDefinition[] = [
   ...paymentDetectors,
   ...messagingDetectors,
   ...aiDetectors,
+  ...observabilityDetectors,
+  ...privateKeyDetectors,
+  ...databaseDetectors,
+  ...tokenDetectors,
+  // generic rules last: any specific detector wins the same value
+  ...genericDetectors,
 ]
 
 /** 12 hex characters that change whenever a detector's id, keywords or matching code change. */
