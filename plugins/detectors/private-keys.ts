@@ -146,12 +146,7 @@ const isValidAgeSecretKey = (key: string): boolean => {
 /**
  * Blocks are longer than the default keyword window, and their footer is a keyword hit too: the
  * window around either end must reach the other (PEM bodies stop at 16 KB, OpenPGP blocks at 64 KB).
- * DetectorSpec has no `context` yet, so it is set on the definition.
  */
-const withContext = (definition: DetectorDefinition, reach: number): DetectorDefinition => {
-  const context: Detector['context'] = { before: reach, after: reach }
-  return { ...definition, context }
-}
 const PEM_REACH = 20_000
 const PGP_REACH = 70_000
 
@@ -234,7 +229,8 @@ const PUBLIC_MATERIAL = [
 ]
 
 export const privateKeyDetectors: DetectorDefinition[] = [
-  withContext(defineDetector({
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-rsa',
     name: 'RSA private key (PKCS#1 PEM)',
     description: 'A PEM RSA private key (BEGIN RSA PRIVATE KEY); graded medium when Proc-Type says it is encrypted.',
@@ -259,8 +255,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
       // footer of another type
       pem('RSA PRIVATE KEY', RSA_BODY).replace(/END RSA/, 'END EC'),
     ],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-ec',
     name: 'EC private key (SEC1 PEM)',
     description: 'A PEM elliptic-curve private key (BEGIN EC PRIVATE KEY); graded medium when encrypted.',
@@ -271,8 +268,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: gradeLegacyPem,
     examples: [pem('EC PRIVATE KEY', EC_BODY), `ENV JWT_SIGNING_KEY="${pem('EC PRIVATE KEY', EC_BODY).replace(/\n/g, '\\n')}"`],
     negatives: [...PUBLIC_MATERIAL, pem('EC PARAMETERS', 'BggqhkjOPQMBBw=='), pem('EC PRIVATE KEY', '<your EC key>')],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-dsa',
     name: 'DSA private key (PEM)',
     description: 'A PEM DSA private key (BEGIN DSA PRIVATE KEY); graded medium when encrypted.',
@@ -283,8 +281,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: gradeLegacyPem,
     examples: [pem('DSA PRIVATE KEY', DSA_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('DSA PRIVATE KEY', 'AAAA')],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-pkcs8',
     name: 'Private key (PKCS#8 PEM)',
     description: 'An unencrypted PKCS#8 PEM private key (BEGIN PRIVATE KEY): RSA, EC, Ed25519 or any other algorithm.',
@@ -295,8 +294,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: [pem('PRIVATE KEY', PKCS8_ED25519_BODY), `"private_key": "${pem('PRIVATE KEY', RSA_BODY).replace(/\n/g, '\\n')}\\n",`],
     negatives: [...PUBLIC_MATERIAL, pem('PRIVATE KEY', '...'), pem('PRIVATE KEY', 'REDACTED'.repeat(10))],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-pkcs8-encrypted',
     name: 'Encrypted private key (PKCS#8 PEM)',
     description: 'A passphrase-encrypted PKCS#8 PEM private key (BEGIN ENCRYPTED PRIVATE KEY): useless without the passphrase, which often sits nearby.',
@@ -307,8 +307,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: [pem('ENCRYPTED PRIVATE KEY', PKCS8_ENCRYPTED_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('ENCRYPTED PRIVATE KEY', 'MIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI...')],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-openssh',
     name: 'OpenSSH private key',
     description: 'An OpenSSH private key (BEGIN OPENSSH PRIVATE KEY); medium when a cipher protects it, low when the body is not an OpenSSH key.',
@@ -319,8 +320,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: gradeOpenSsh,
     examples: [pem('OPENSSH PRIVATE KEY', OPENSSH_BARE_BODY), pem('OPENSSH PRIVATE KEY', OPENSSH_ENCRYPTED_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('OPENSSH PRIVATE KEY', 'b3BlbnNzaC1rZXktdjEAAAAA...')],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-pem',
     name: 'Private key (other PEM type)',
     description: 'A PEM block of any other private-key type (BEGIN X25519 PRIVATE KEY, BEGIN DH PRIVATE KEY…), with a matching footer.',
@@ -333,8 +335,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: [pem('X25519 PRIVATE KEY', 'MC4CAQAwBQYDK2VuBCIEIOnj5L8csrdbqOtOhdlm2wRJuQQdj998wP67l7ZwZW6B'), pem('ANY PRIVATE KEY', EC_BODY)],
     negatives: [...PUBLIC_MATERIAL, pem('RSA PRIVATE KEY', RSA_BODY), pem('X25519 PRIVATE KEY', 'MC4CAQAwBQYDK2VuBCIE')],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'private-key-ssh2',
     name: 'SSH2 (Tectia) private key',
     description: 'An SSH Communications Security / Tectia private key (---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----), often with cipher none despite its name.',
@@ -345,8 +348,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
     validate: hasKeyPayload,
     examples: ['---- BEGIN SSH2 ' + `ENCRYPTED PRIVATE KEY ----\nComment: "rsa-key-20240527"\n${RSA_BODY}\n---- END SSH2 ENCRYPTED PRIVATE KEY ----`],
     negatives: ['---- BEGIN SSH2 PUBLIC KEY ----\nComment: "rsa-key-20240527"\nAAAAB3NzaC1yc2EAAAADAQABAAABAQC7VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1G\n---- END SSH2 PUBLIC KEY ----'],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PEM_REACH, after: PEM_REACH },
     id: 'putty-private-key',
     name: 'PuTTY private key (.ppk)',
     description: 'A PuTTY private key file (PuTTY-User-Key-File-2/3 with Private-Lines); medium when a passphrase encrypts it.',
@@ -363,8 +367,9 @@ export const privateKeyDetectors: DetectorDefinition[] = [
       '---- BEGIN SSH2 PUBLIC KEY ----\nComment: "deploy@build"\nAAAAC3NzaC1lZDI1NTE5AAAAID234XUeOJZ3ODsfTapJDVgJLENwlqLhlrCNWwLIIawG\n---- END SSH2 PUBLIC KEY ----',
       'PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: x\nPublic-Lines: 1\nAAAA\nPrivate-Lines: 1\nAAAA\nPrivate-MAC: 0000000000000000000000000000000000000000',
     ],
-  }), PEM_REACH),
-  withContext(defineDetector({
+  }),
+  defineDetector({
+    context: { before: PGP_REACH, after: PGP_REACH },
     id: 'pgp-private-key-block',
     name: 'OpenPGP private key block',
     description: 'An ASCII-armored OpenPGP secret key (BEGIN PGP PRIVATE KEY BLOCK); medium when its key material is passphrase-protected.',
@@ -382,7 +387,7 @@ export const privateKeyDetectors: DetectorDefinition[] = [
       pem('PGP PRIVATE KEY BLOCK', '...your exported key here...'),
       pem('PGP SIGNATURE', PGP_BARE_BODY),
     ],
-  }), PGP_REACH),
+  }),
   defineDetector({
     id: 'age-secret-key',
     name: 'age secret key',
