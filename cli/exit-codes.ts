@@ -28,5 +28,6 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
 export const describeError = (error: unknown): { message: string; code: ErrorCode } => {
   const failure = toLayerleakError(error)
   const hint = HINTS[failure.code]
-  return { code: failure.code, message: hint ? `${failure.message} (${hint})` : failure.message }
+  // a message that already says what to do needs no hint repeating it
+  return { code: failure.code, message: hint && !failure.message.includes(hint) ? `${failure.message} (${hint})` : failure.message }
 }
