@@ -11,6 +11,7 @@ import { layersCommand } from './layers.ts'
 import { peekCommand } from './peek.ts'
 import { pullCommand } from './pull.ts'
 import { scanCommand } from './scan.ts'
+import { serveCommand } from './serve.ts'
 import { packageVersion } from './version.ts'
 
 const main = defineCommand({
@@ -28,6 +29,7 @@ const main = defineCommand({
     cat: catCommand,
     pull: pullCommand,
     explore: exploreCommand,
+    serve: serveCommand,
   },
 })
 

@@ -89,6 +89,16 @@ export const settingsSchema = z
     dataDir: z.string().min(1).default('.layerleak'),
     insecureRegistries: list.default([]),
     fingerprintKey: z.string().min(1).optional(),
+    /** bearer tokens the HTTP API accepts (comma-separated); none means no authentication */
+    apiTokens: list.default([]),
+    /** a file of API tokens, one a line (`#` comments), read when the server starts */
+    apiTokenFile: z.string().min(1).optional(),
+    /** registry hosts (`host` or `host:port`) the API may scan although they resolve to private, loopback or link-local addresses */
+    allowedPrivateRegistries: list.default([]),
+    /** scans the API runs at once */
+    maxConcurrentScans: fromText(parseCount, z.number().int().min(1).max(64)).default(2),
+    /** scans the API lets wait for a free slot; beyond them a request gets 429 */
+    maxQueuedScans: fromText(parseCount, z.number().int().min(0).max(10_000)).default(16),
   })
   .strict()
 

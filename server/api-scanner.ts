@@ -1,0 +1,76 @@
+/**
+ * What a scan request may do, and the scan itself. Over the API only registries are scanned: a
+ * local source (`oci:`, `docker-archive:`…) would read the server's own disk. The reference's
+ * registry host is checked by the SSRF guard before anything runs, so a refused host is a quick
+ * 403 rather than a failed scan; the guarded fetch inside the registry source still checks every
+ * request and redirect during the scan.
+ */
+import type { Detector, Filter, Source } from '../core/contracts.ts'
+import { LayerleakError } from '../core/errors.ts'
+import type { ScanEvent } from '../core/events.ts'
+import type { Limits } from '../core/limits.ts'
+import type { ScanResult } from '../core/result.ts'
+import { type ScanOptions, scanReference } from '../core/scan.ts'
+import { apiBase, type ApiBaseOptions, parseImageReference } from '../plugins/sources/image-reference.ts'
+import type { ScanRequest } from './schemas.ts'
+import type { SsrfGuard } from './ssrf-guard.ts'
+
+/** transports of sources that read local files or daemons (containers/image names them so) */
+const LOCAL_TRANSPORT = /^(oci|oci-archive|docker-archive|docker-daemon|containers-storage|dir|file|tarball|ostree|sif):/i
+const DOCKER_TRANSPORT = /^docker:\/\//
+
+export interface ApiScannerOptions {
+  /** the registry source, built on a fetch wrapped by the guard */
+  registry: Source
+  guard: SsrfGuard
+  detectors: Detector[]
+  filters: Filter[]
+  limits: Limits
+  /** how the registry source picks its API base: the host the pre-check looks at */
+  apiBase?: ApiBaseOptions
+  persistRawSecrets?: boolean
+  fingerprintKey?: string
+  scanner: { name: string; version: string }
+  detectorCatalogVersion: string
+  /** whether scanReference takes `allTags` (the repository sweep) */
+  supportsAllTags?: boolean
+}
+
+export interface ApiScanner {
+  /** Throws (400, 403) when the request must not run. */
+  admit(request: ScanRequest): Promise<void>
+  scan(request: ScanRequest, options: { signal: AbortSignal; onEvent?: (event: ScanEvent) => void }): Promise<ScanResult>
+}
+
+export const createApiScanner = (options: ApiScannerOptions): ApiScanner => ({
+  async admit(request) {
+    const reference = request.reference.trim()
+    if (LOCAL_TRANSPORT.test(reference) || /^[./~]/.test(reference)) {
+      throw new LayerleakError('INVALID_REFERENCE', `"${reference}" names a local source: the API scans registry images only (oci:, docker-archive: and other local sources work from the CLI)`)
+    }
+    if (request.all_tags && !options.supportsAllTags) throw new LayerleakError('INVALID_ARGUMENT', 'all_tags is not supported yet')
+    const parsed = parseImageReference(reference.replace(DOCKER_TRANSPORT, ''))
+    if (request.all_tags && !parsed.bare) throw new LayerleakError('INVALID_ARGUMENT', `all_tags needs a bare repository (no tag or digest), got "${reference}"`)
+    if (!options.registry.accepts(reference)) throw new LayerleakError('INVALID_REFERENCE', `"${reference}" is not a registry image reference`)
+    await options.guard.check(new URL(apiBase(parsed.registry, options.apiBase)))
+  },
+
+  scan(request, { signal, onEvent }) {
+    const scanOptions: ScanOptions & { allTags?: boolean } = {
+      reference: request.reference.trim(),
+      sources: [options.registry],
+      detectors: options.detectors,
+      filters: options.filters,
+      limits: options.limits,
+      ...(request.platform ? { platform: request.platform } : {}),
+      ...(request.all_tags ? { allTags: true } : {}),
+      persistRawSecrets: options.persistRawSecrets ?? false,
+      ...(options.fingerprintKey ? { fingerprintKey: options.fingerprintKey } : {}),
+      scanner: options.scanner,
+      detectorCatalogVersion: options.detectorCatalogVersion,
+      signal,
+      ...(onEvent ? { onEvent } : {}),
+    }
+    return scanReference(scanOptions)
+  },
+})
