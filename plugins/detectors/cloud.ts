@@ -13,10 +13,24 @@ import { keyIsNotAnId, keyValuePattern, UUID } from './key-value-pattern.ts'
 
 const GCP_SERVICE_ACCOUNT = /"type"\s*:\s*"service_account"/
 const GCP_PRIVATE_KEY_ID = /"private_key_id"\s*:\s*"(?<secret>[0-9a-f]{40})"/g
+/** the PEM as the JSON string holds it (`\n` escapes): the same span the private-key detectors would claim */
+const GCP_PRIVATE_KEY = /"private_key"\s*:\s*"(?<secret>-----BEGIN (?:RSA )?PRIVATE KEY-----(?:[A-Za-z0-9+/=\s]|\\[nr]){64,16384}?-----END (?:RSA )?PRIVATE KEY-----)/g
 
-/** A service-account key file: reported by its private_key_id, which names the key to revoke. */
+/**
+ * A service-account key file: the embedded private key is the credential, reported here (one
+ * secret, one finding: this detector precedes the private-key family, so it wins the PEM's span);
+ * a file whose key is missing or cut short is reported by its private_key_id, which names the key.
+ */
 function* gcpServiceAccountKeys(chunk: ScanChunk): Iterable<DetectorMatch> {
   if (!GCP_SERVICE_ACCOUNT.test(chunk.text)) return
+  let keys = 0
+  for (const match of chunk.text.matchAll(GCP_PRIVATE_KEY)) {
+    const value = match.groups?.secret ?? ''
+    const start = match.index + match[0].indexOf(value)
+    keys++
+    yield { value, start, end: start + value.length, key: 'private_key' }
+  }
+  if (keys > 0) return
   for (const match of chunk.text.matchAll(GCP_PRIVATE_KEY_ID)) {
     const value = match.groups?.secret ?? ''
     const start = match.index + match[0].lastIndexOf(value)
@@ -55,7 +69,7 @@ const googleCloud: DetectorDefinition[] = [
   defineDetector({
     id: 'gcp-service-account-key',
     name: 'Google Cloud service-account key file',
-    description: 'A service-account JSON key file, reported by its private_key_id; the embedded private key is the credential.',
+    description: 'A service-account JSON key file: its embedded private key (or, when the key is missing, its private_key_id).',
     confidence: 'high',
     keywords: ['service_account'],
     detect: gcpServiceAccountKeys,
