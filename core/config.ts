@@ -7,6 +7,18 @@ import type { Detector, Filter, Sink, Source } from './contracts.ts'
 import { LayerleakError } from './errors.ts'
 import { type SettingsInput, settingsSchema } from './settings.ts'
 
+/** What a user allowlists: each matching occurrence is suppressed as `allowlisted (path|value|detector|fingerprint)`. */
+export interface AllowlistConfig {
+  /** globs over the file path (`vendor/**`, `*.pem`, `/opt/app/config.yml`) or regular expressions */
+  paths?: (string | RegExp)[]
+  /** exact values or regular expressions over the value */
+  values?: (string | RegExp)[]
+  /** detector ids (`generic-credential`); `*` is a wildcard (`generic-*`) */
+  detectors?: string[]
+  /** fingerprints as results report them (HMACs when LAYERLEAK_FINGERPRINT_KEY is set) */
+  fingerprints?: string[]
+}
+
 export interface LayerleakConfig {
   sources?: Source[]
   detectors?: Detector[]
@@ -16,6 +28,11 @@ export interface LayerleakConfig {
   replace?: { sources?: boolean; detectors?: boolean; filters?: boolean; sinks?: boolean }
   /** the same settings as the LAYERLEAK_* environment variables, in camelCase */
   settings?: SettingsInput
+  allowlist?: AllowlistConfig
+  /** a baseline file (`layerleak baseline create`): its fingerprints are suppressed as `in baseline` */
+  baseline?: string
+  /** gitleaks-format TOML rule files, loaded as detectors; relative paths are from the config file */
+  gitleaksRules?: string[]
 }
 
 export const defineConfig = <T extends LayerleakConfig>(config: T): T => config
@@ -35,6 +52,15 @@ const detectorSchema = z
   .passthrough()
 const filterSchema = z.object({ name: named, classify: fn }).passthrough()
 const sinkSchema = z.object({ name: named, write: fn }).passthrough()
+const stringOrRegExp = z.union([z.string().min(1, 'must not be empty'), z.instanceof(RegExp)])
+export const allowlistSchema = z
+  .object({
+    paths: z.array(stringOrRegExp).optional(),
+    values: z.array(stringOrRegExp).optional(),
+    detectors: z.array(z.string().min(1, 'must not be empty')).optional(),
+    fingerprints: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a fingerprint is 64 lower-case hex characters')).optional(),
+  })
+  .strict()
 
 export const configSchema = z
   .object({
@@ -44,6 +70,9 @@ export const configSchema = z
     sinks: z.array(sinkSchema).optional(),
     replace: z.object({ sources: z.boolean(), detectors: z.boolean(), filters: z.boolean(), sinks: z.boolean() }).partial().strict().optional(),
     settings: settingsSchema.partial().optional(),
+    allowlist: allowlistSchema.optional(),
+    baseline: z.string().min(1, 'expected a file path').optional(),
+    gitleaksRules: z.array(z.string().min(1, 'expected a file path')).optional(),
   })
   .strict()
 

@@ -1,43 +1,61 @@
 /**
  * The fixtures filter: matches in tests, examples and documentation, and values that are
- * placeholders or documented examples, are kept as suppressed findings with the reason, not
- * counted as actionable. Each rule is data: a name, what it looks at, and the reason it gives.
+ * placeholders, documented examples, integrity hashes or public material, are kept as suppressed
+ * findings with the reason, not counted as actionable. What the value is decides first (it is true
+ * wherever the value sits); where it sits decides next.
  */
 import { z } from 'zod'
 import type { Disposition, Filter, MatchContext } from '../../core/contracts.ts'
+import { documentedExampleSource } from './documented-examples.ts'
+import { integrityHashReason } from './integrity-hashes.ts'
+import { placeholderReason } from './placeholder-values.ts'
+import { isPublicMaterial } from './public-material.ts'
 
+/** directories whose files are not shipped code: tests, fixtures, mocks, examples, docs */
 const TEST_SEGMENTS = new Set([
-  'test', 'tests', '__tests__', 'spec', 'specs', 'fixture', 'fixtures', 'testdata', 'test-data', 'test_data',
-  'mock', 'mocks', '__mocks__', 'e2e', 'example', 'examples', 'sample', 'samples', 'doc', 'docs', 'demo',
+  'test', 'tests', '__tests__', 'spec', 'specs', '__specs__', 'fixture', 'fixtures', '__fixtures__', 'testdata', 'test-data',
+  'test_data', 'testfixtures', 'mock', 'mocks', '__mocks__', 'e2e', 'example', 'examples', 'sample', 'samples', 'doc', 'docs',
+  'demo', 'demos',
 ])
-const TEMPLATE_SUFFIX = /\.(example|sample|template|tmpl|dist)$|\.(example|sample|template)\.[a-z0-9]+$/i
-const TEST_FILE = /(^|[._-])(test|spec)s?\.[a-z0-9]+$|_test\.go$|^test_.*\.py$/i
-const PLACEHOLDER = [
-  /^x{4,}$/i,
-  /^(.)\1{5,}$/,
-  /^your[_-]?[a-z_-]*(key|token|secret|password)[a-z_-]*(here)?$/i,
-  /^(change[_-]?me|changeit|placeholder|dummy|redacted|replace[_-]?me|todo|example|sample|secret|password|passw0rd)$/i,
-  /^<[^>]+>$/,
-  /^\$\{[^}]+\}$|^\$[A-Z_][A-Z0-9_]*$|^\{\{[^}]+\}\}$|^%\([^)]+\)s$/,
-]
-
-/** `123456789`, `abcdefgh`: a run where each character follows the one before */
-const isSequentialRun = (value: string): boolean => {
-  if (value.length < 6) return false
-  for (let i = 1; i < value.length; i++) if (value.charCodeAt(i) !== value.charCodeAt(i - 1) + 1) return false
-  return true
-}
+/** `.env.example`, `config.sample.yml`, `settings.template.json`, `example.env` */
+const TEMPLATE_FILE = /\.(?:example|sample|template|tmpl|tpl|dist)$|\.(?:example|sample|template)\.[a-z0-9]+$|^(?:example|sample|template)[._-]/i
+/** `app.test.ts`, `user_spec.rb`, `store_test.go`, `test_api.py`, `.env.test` */
+const TEST_FILE = /(?:^|[._-])(?:test|spec)s?\.[a-z0-9]+$|_test\.go$|^test_.*\.py$|^\.env\.test(?:ing)?$/i
 
 const optionsSchema = z
   .object({
     /** extra path segments that mean "not shipped code" */
     extraSegments: z.array(z.string()).default([]),
-    /** turn off the path rules (values rules stay) */
+    /** turn off the path rules (the value rules stay) */
     paths: z.boolean().default(true),
   })
   .strict()
 
 const suppress = (reason: string): Disposition => ({ disposition: 'suppressed', reason })
+
+/** What the value itself is, wherever it sits. */
+const judgeValue = (match: MatchContext): Disposition | undefined => {
+  if (isPublicMaterial(match.value)) return suppress('public certificate or key (not a secret)')
+  const documented = documentedExampleSource(match.value.trim())
+  if (documented) return suppress(`documented example value (${documented})`)
+  const placeholder = placeholderReason(match.value)
+  if (placeholder) return suppress(placeholder)
+  const integrity = integrityHashReason(match.value, match.path, match.line)
+  if (integrity) return suppress(integrity)
+  return undefined
+}
+
+/** Where the value sits: a test or example directory, a template file, a test file. */
+const judgePath = (path: string, segments: ReadonlySet<string>): Disposition | undefined => {
+  // nested archive members (`app.jar!inner/path`) are judged by every part of their path
+  const parts = path.toLowerCase().split(/[/!]/)
+  const name = parts[parts.length - 1]
+  const segment = parts.slice(0, -1).find((part) => segments.has(part))
+  if (segment) return suppress(`test or example path (${segment}/)`)
+  if (TEMPLATE_FILE.test(name)) return suppress('template or example file')
+  if (TEST_FILE.test(name)) return suppress('test file')
+  return undefined
+}
 
 export const fixturesFilter = (options: z.input<typeof optionsSchema> = {}): Filter => {
   const settings = optionsSchema.parse(options)
@@ -45,18 +63,7 @@ export const fixturesFilter = (options: z.input<typeof optionsSchema> = {}): Fil
   return {
     name: 'fixtures',
     classify(match: MatchContext) {
-      const value = match.value.trim()
-      if (PLACEHOLDER.some((pattern) => pattern.test(value)) || isSequentialRun(value)) return suppress('placeholder value')
-      if (/EXAMPLE$/.test(value) && match.detectorId.startsWith('aws')) return suppress('documented example value (AWS)')
-      if (!settings.paths || !match.path) return undefined
-      // nested archive members (`app.jar!inner/path`) are judged by every part of their path
-      const parts = match.path.toLowerCase().split(/[/!]/)
-      const name = parts[parts.length - 1]
-      const segment = parts.slice(0, -1).find((part) => segments.has(part))
-      if (segment) return suppress(`test or example path (${segment}/)`)
-      if (TEMPLATE_SUFFIX.test(name)) return suppress('template or example file')
-      if (TEST_FILE.test(name)) return suppress('test file')
-      return undefined
+      return judgeValue(match) ?? (settings.paths && match.path ? judgePath(match.path, segments) : undefined)
     },
   }
 }

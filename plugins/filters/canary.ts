@@ -1,0 +1,29 @@
+/**
+ * Canary tokens: AWS keys minted by canarytokens.org (and look-alike services) as tripwires. Using
+ * one alerts whoever planted it; it grants nothing. A key whose account id (decoded offline from
+ * the key id) is a known canary account is reported as a canary, not a leak. A secret access key
+ * is judged by the key id on its line, when there is one.
+ */
+import type { Filter, MatchContext } from '../../core/contracts.ts'
+import { AWS_CANARY_ACCOUNT_IDS, awsAccountIdFromKeyId } from '../detectors/aws.ts'
+
+const KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])/g
+
+const canaryIn = (text: string): { account: string; service: string } | undefined => {
+  for (const [keyId] of text.matchAll(KEY_ID)) {
+    const account = awsAccountIdFromKeyId(keyId)
+    const service = account ? AWS_CANARY_ACCOUNT_IDS.get(account) : undefined
+    if (account && service) return { account, service }
+  }
+  return undefined
+}
+
+export const canaryFilter = (): Filter => ({
+  name: 'canary',
+  classify(match: MatchContext) {
+    // a key id is the value itself; a secret key is known by the key id beside it
+    const canary = canaryIn(match.value) ?? (match.detectorId.startsWith('aws') ? canaryIn(match.line) : undefined)
+    if (!canary) return undefined
+    return { disposition: 'suppressed', reason: `canary token (account ${canary.account}, ${canary.service})` }
+  },
+})
