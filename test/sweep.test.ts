@@ -133,6 +133,16 @@ describe('a repository of 150 tags over 3 images (one of them multi-platform) sh
     expect(gets.sort()).toEqual([digests.a, digests.b, digests.c, ...platforms].sort())
   })
 
+  it('reads a registry that ignores ?n= and lists tags unsorted (distribution 2.8) in one page, in tag order', async () => {
+    const swept = await sweep(`${host()}/${repository}`).result
+    expect(swept.status).toBe('completed')
+    expect(swept.targets.map((target) => [target.digest, target.tags])).toEqual([
+      [digests.a, tags.a],
+      [digests.b, tags.b],
+      [digests.c, tags.c],
+    ])
+  })
+
   it('downloads and scans a base layer shared by every image once', async () => {
     const swept = await sweep(reference()).result
     expect(requestsTo(proxy, 'GET', new RegExp(`/blobs/${baseLayer()}$`))).toHaveLength(1)
@@ -140,6 +150,18 @@ describe('a repository of 150 tags over 3 images (one of them multi-platform) sh
     expect(swept.coverage).toMatchObject({ layers_total: 8, layers_scanned: 5, layers_cached: 3, layers_failed: 0 })
     const baseFindings = swept.findings.filter((finding) => finding.occurrences.some((occurrence) => occurrence.layer_digest === baseLayer()))
     expect(new Set(baseFindings.map((finding) => finding.manifest_digest)).size).toBe(4)
+  })
+
+  it('asks for the manifest itself when HEAD gives no digest or is not implemented', async () => {
+    proxy.inject(
+      { method: 'HEAD', path: /\/manifests\/a-007$/, action: { respond: { status: 200, headers: { 'content-type': images.a.manifest.mediaType }, body: '' } } },
+      { method: 'HEAD', path: /\/manifests\/c-008$/, action: { status: 405, body: '{"errors":[{"code":"UNSUPPORTED","message":"HEAD not supported"}]}' } },
+    )
+    const swept = await sweep(reference()).result
+    expect(swept.status).toBe('completed')
+    expect(swept.tag_results).toContainEqual({ tag: 'a-007', digest: digests.a, status: 'completed' })
+    expect(swept.tag_results).toContainEqual({ tag: 'c-008', digest: digests.c, status: 'completed' })
+    expect(requestsTo(proxy, 'GET', /\/manifests\/[abc]-\d{3}$/).map((request) => request.path.split('/').pop()).sort()).toEqual(['a-007', 'c-008'])
   })
 
   it('goes on past tags that fail: deleted after the listing, or a registry error after retries', async () => {

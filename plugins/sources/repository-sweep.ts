@@ -24,7 +24,7 @@ export interface DigestGroup {
   /** as the HEAD answer said (an index or a manifest) */
   mediaType: string
   size: number
-  /** every tag naming this digest, in listing order */
+  /** every tag naming this digest, sorted */
   tags: string[]
 }
 
@@ -88,13 +88,14 @@ const listTags = async (repository: ImageReference, resolve: ResolveOptions, opt
 }
 
 /**
- * Lists, resolves and groups: the digests to scan, in the order their first tag was listed, at
+ * Lists, resolves and groups: the digests to scan, in the order of their first tag (sorted), at
  * most max_repository_targets of them. Tags that failed are reported; nothing here fetches a
  * manifest body unless a registry's HEAD answer lacks the digest.
  */
 export const planSweep = async (repository: ImageReference, resolve: ResolveOptions, options: SweepOptions): Promise<DigestGroup[]> => {
   const { limits, report, signal } = resolve
-  const tags = await listTags(repository, resolve, options)
+  // registries list in their own order (distribution 2 does not sort): sorted, a sweep reads the same twice
+  const tags = (await listTags(repository, resolve, options)).sort()
   if (tags.length === 0) throw new LayerleakError('NOT_FOUND', `repository ${repository.name} has no tags`)
 
   const heads = await mapConcurrent(tags, options.concurrency, async (tag) => {

@@ -46,14 +46,21 @@ export const startPaginatingProxy = async (upstreamHost: string): Promise<Pagina
     const match = LISTING.exec(url.pathname)
     if (req.method !== 'GET' || !match) return pipeThrough(req, res, upstreamHost)
     const field = match[1] === undefined ? 'repositories' : 'tags'
-    // the catalog does page upstream: ask for all of it at once, then page it here
-    const whole = await fetchWhole(field === 'tags' ? url.pathname : `${url.pathname}?n=100000`, req.headers, upstreamHost)
-    if (whole.status !== 200) {
-      res.writeHead(whole.status, { 'content-type': String(whole.headers['content-type'] ?? 'application/json') })
-      return res.end(whole.body)
+    // the catalog does page upstream (at most 1000 a page): read all of it, then page it here
+    let path: string | undefined = field === 'tags' ? url.pathname : `${url.pathname}?n=1000`
+    let document: Record<string, unknown> = {}
+    const all: string[] = []
+    while (path) {
+      const whole = await fetchWhole(path, req.headers, upstreamHost)
+      if (whole.status !== 200) {
+        res.writeHead(whole.status, { 'content-type': String(whole.headers['content-type'] ?? 'application/json') })
+        return res.end(whole.body)
+      }
+      document = JSON.parse(whole.body.toString('utf8')) as Record<string, unknown>
+      all.push(...((document[field] as string[] | null) ?? []))
+      path = /<([^>]+)>;\s*rel="next"/.exec(String(whole.headers.link ?? ''))?.[1]
     }
-    const document = JSON.parse(whole.body.toString('utf8')) as Record<string, unknown>
-    const entries = ((document[field] as string[] | null) ?? []).slice().sort()
+    const entries = all.sort()
     const last = url.searchParams.get('last')
     const n = url.searchParams.has('n') ? Number(url.searchParams.get('n')) : entries.length
     const rest = last === null ? entries : entries.filter((entry) => entry > last)
