@@ -2,6 +2,7 @@
  * The plugin contracts. Sources bring images, detectors find secrets in text, filters decide what is
  * actionable, sinks write results. The pipeline (core/scan.ts) owns everything between them.
  */
+import type { ScanEvent } from './events.ts'
 import type { Limits } from './limits.ts'
 import type { Confidence, Diagnostic, DispositionKind, ScanResult, SourceType } from './result.ts'
 
@@ -213,6 +214,10 @@ export interface SinkReceipt {
 
 export interface Sink {
   name: string
+  /** connect before the scan, so a wrong URL or an old schema fails before minutes of work */
+  open?(): Promise<unknown>
+  /** progress of the scan (which layers were read to their end, say) */
+  onEvent?(event: ScanEvent): void
   write(result: ScanResult): Promise<SinkReceipt | void>
   close?(): Promise<void>
 }
