@@ -222,6 +222,29 @@ export interface Sink {
   close?(): Promise<void>
 }
 
+/**
+ * What a scan remembers of a layer it read to its end without a single match: enough to skip
+ * downloading it next time (its changeset still matters: it may delete lower layers' files).
+ */
+export interface CleanLayerRecord {
+  digest: string
+  files: number
+  bytes: number
+  /** [path, isDirectory] of every entry that is not a whiteout */
+  entries: [string, boolean][]
+  whiteouts: string[]
+  opaqueDirectories: string[]
+}
+
+/**
+ * Clean layers already scanned, per detector catalog version (a changed catalog reads every layer
+ * again). Layers with matches are always read again: raw values are never stored to re-attach.
+ */
+export interface LayerCache {
+  get(digests: string[], catalogVersion: string): Promise<Map<string, CleanLayerRecord>>
+  put(records: CleanLayerRecord[], catalogVersion: string): Promise<void>
+}
+
 export const defineSource = <T extends Source>(source: T): T => source
 export const defineFilter = <T extends Filter>(filter: T): T => filter
 export const defineSink = <T extends Sink>(sink: T): T => sink
