@@ -7,6 +7,7 @@ import { builtinDetectors } from '../plugins/detectors/catalog.ts'
 import { fixturesFilter } from '../plugins/filters/fixtures.ts'
 import { type BuiltImage, type BuiltIndex, buildImage, buildIndex, type LayerSpec } from '../plugins/sources/image-builder.ts'
 import { registrySource, type RegistrySourceOptions } from '../plugins/sources/registry.ts'
+import { parseRateLimitRemaining } from '../plugins/sources/registry-rate-limit.ts'
 import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
 import { type PaginatingProxy, startPaginatingProxy } from './support/paginating-proxy.ts'
 import { pushImage, putManifest, uniqueRepository } from './support/push.ts'
@@ -297,6 +298,7 @@ describe('a repository of 150 tags over 3 images (one of them multi-platform) sh
 
       hub.reset()
       hub.setQuota({ limit: 100, remaining: 8 })
+      hub.setLatency(5)
       const { source, result } = sweep(`${hub.host}/${repository}`, options)
       const swept = await result
       expect(swept.status).toBe('completed')
@@ -308,6 +310,8 @@ describe('a repository of 150 tags over 3 images (one of them multi-platform) sh
       // 300ms × 10 / remaining between quota-costing requests: at least 300ms, growing as it runs out
       expect(Math.min(...paced)).toBeGreaterThanOrEqual(290)
       expect(Math.max(...relaxed)).toBeLessThan(Math.min(...paced))
+      // free requests (the HEADs) kept going in parallel
+      expect(hub.maxInFlight()).toBeGreaterThan(1)
     })
 
     it('keeps at most the configured number of manifest requests in flight per host', async () => {
@@ -316,5 +320,15 @@ describe('a repository of 150 tags over 3 images (one of them multi-platform) sh
       expect(swept.status).toBe('completed')
       expect(hub.maxInFlight()).toBe(3)
     })
+  })
+})
+
+describe('rate-limit headers', () => {
+  it('reads Docker Hub\'s RateLimit-Remaining and its variants, keeping the tightest window', () => {
+    expect(parseRateLimitRemaining('100;w=21600')).toEqual({ remaining: 100, windowSeconds: 21600 })
+    expect(parseRateLimitRemaining('7')).toEqual({ remaining: 7 })
+    expect(parseRateLimitRemaining('100;w=21600, 3;w=60')).toEqual({ remaining: 3, windowSeconds: 60 })
+    expect(parseRateLimitRemaining('soon')).toBeUndefined()
+    expect(parseRateLimitRemaining(null)).toBeUndefined()
   })
 })

@@ -3,8 +3,8 @@
  * GETs, tag and catalog pages; blobs are bounded by the pipeline's layer concurrency instead), a
  * host-wide pause after a 429 so parallel requests do not all run into the same wall, and a slow
  * down when the registry says its quota is nearly spent (`RateLimit-Remaining: 7;w=21600`, Docker
- * Hub's form) instead of spending the rest and failing. Only requests that cost quota are spaced
- * out: on Docker Hub that is a manifest GET; HEADs are free, so they are only serialised.
+ * Hub's form) instead of spending the rest and failing. Only requests that cost quota are slowed:
+ * on Docker Hub that is a manifest GET; HEADs and listings are free and keep their pace.
  */
 import { LayerleakError } from '../../core/errors.ts'
 import { parseRetryAfter } from './registry-http.ts'
@@ -56,6 +56,8 @@ export const parseRateLimitRemaining = (value: string | null): { remaining: numb
 
 interface HostState extends RateLimitState {
   active: number
+  /** quota-costing requests in flight */
+  costlyActive: number
   waiting: (() => void)[]
   /** the earliest start of the next costly request while the quota is low */
   nextCostlyAt: number
@@ -84,17 +86,17 @@ export const createHostPacer = (options: HostPacerOptions = {}): HostPacer => {
   const hosts = new Map<string, HostState>()
   const stateOf = (host: string): HostState => {
     let state = hosts.get(host)
-    if (!state) hosts.set(host, (state = { active: 0, waiting: [], pausedUntil: 0, nextCostlyAt: 0 }))
+    if (!state) hosts.set(host, (state = { active: 0, costlyActive: 0, waiting: [], pausedUntil: 0, nextCostlyAt: 0 }))
     return state
   }
   const isLow = (state: HostState) => state.remaining !== undefined && state.remaining <= lowRemaining
-  // near the end of the quota one request at a time, so the registry's count is read before the next
-  const limitOf = (state: HostState) => (isLow(state) ? 1 : maxInFlight)
+  // near the end of the quota one costly request at a time, so the registry's count is read before the next
+  const mayStart = (state: HostState, cost: RequestCost) => state.active < maxInFlight && (cost === 'free' || !isLow(state) || state.costlyActive === 0)
   /** spreads what is left: slowDownMs at lowRemaining left, twice that at half, capped */
   const paceOf = (state: HostState) => Math.min(maxWaitMs, (slowDownMs * Math.max(lowRemaining, 1)) / Math.max(state.remaining ?? 1, 1))
 
-  const acquire = async (state: HostState, signal?: AbortSignal): Promise<void> => {
-    while (state.active >= limitOf(state)) {
+  const acquire = async (state: HostState, cost: RequestCost, signal?: AbortSignal): Promise<void> => {
+    while (!mayStart(state, cost)) {
       if (signal?.aborted) throw new LayerleakError('ABORTED', 'the operation was aborted', { cause: signal.reason })
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -106,9 +108,11 @@ export const createHostPacer = (options: HostPacerOptions = {}): HostPacer => {
       })
     }
     state.active++
+    if (cost === 'costly') state.costlyActive++
   }
-  const release = (state: HostState) => {
+  const release = (state: HostState, cost: RequestCost) => {
     state.active--
+    if (cost === 'costly') state.costlyActive--
     // wake everyone: the limit may have changed while they waited, each re-checks it
     for (const wake of state.waiting.splice(0)) wake()
   }
@@ -116,7 +120,7 @@ export const createHostPacer = (options: HostPacerOptions = {}): HostPacer => {
   return {
     async run(host, cost, task, signal) {
       const state = stateOf(host)
-      await acquire(state, signal)
+      await acquire(state, cost, signal)
       try {
         for (;;) {
           const low = cost === 'costly' && isLow(state)
@@ -128,7 +132,7 @@ export const createHostPacer = (options: HostPacerOptions = {}): HostPacer => {
         if (cost === 'costly' && isLow(state)) state.nextCostlyAt = Date.now() + paceOf(state)
         return await task()
       } finally {
-        release(state)
+        release(state, cost)
       }
     },
 
