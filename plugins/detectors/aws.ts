@@ -15,12 +15,13 @@ const BASE32_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
  * The 12-digit account id encoded in an access key id (AKIA/ASIA... keys issued since about 2019).
  * The 16 characters after the 4-character prefix are base32; the account id is bits 1..40 of the
  * first 6 decoded bytes (mask 0x7fffffffff80, shift 7). Legacy keys whose fifth character is `I` or
- * `J` predate the encoding and yield undefined.
+ * `J` predate the encoding and yield undefined, unless `legacyPrefixToo` asks for a decoding anyway
+ * (new keys of accounts 549755813888..687194767359 start with those letters too).
  * Technique: Aidan Steele (2020) and Tal Be'ery (2023); ASIAY34FZKBOKMUTVV7A -> 609629065308.
  */
-export const awsAccountIdFromKeyId = (keyId: string): string | undefined => {
+export const awsAccountIdFromKeyId = (keyId: string, options: { legacyPrefixToo?: boolean } = {}): string | undefined => {
   if (!/^[A-Z0-9]{4}[A-Z2-7]{16}$/.test(keyId)) return undefined
-  if (keyId[4] === 'I' || keyId[4] === 'J') return undefined
+  if (!options.legacyPrefixToo && (keyId[4] === 'I' || keyId[4] === 'J')) return undefined
   // the first 6 bytes need the first 10 base32 characters (50 bits) after the prefix
   let value = 0n
   for (const char of keyId.slice(4, 14)) value = (value << 5n) | BigInt(BASE32_ALPHABET.indexOf(char))
@@ -43,9 +44,14 @@ export const AWS_CANARY_ACCOUNT_IDS: ReadonlyMap<string, string> = new Map([
   ].map((id) => [id, 'canary look-alike'] as const),
 ])
 
-/** The canary service behind a key id, when its account is a known canary account. */
+/**
+ * The canary service behind a key id, when its account is a known canary account. Keys of accounts
+ * 549755813888..687194767359 (two canary accounts among them) start AKIAI/AKIAJ like legacy keys, so
+ * the legacy prefix is decoded too: a legacy key landing on one of the few canary accounts by
+ * chance is a one in tens of billions event.
+ */
 export const awsCanaryService = (keyId: string): string | undefined => {
-  const account = awsAccountIdFromKeyId(keyId)
+  const account = awsAccountIdFromKeyId(keyId, { legacyPrefixToo: true })
   return account ? AWS_CANARY_ACCOUNT_IDS.get(account) : undefined
 }
 
