@@ -71,10 +71,13 @@ describe('layerleak scan <repository> --all-tags', () => {
     expect(JSON.parse(await readFile(join(dir, files[0]), 'utf8')).tag_results).toHaveLength(5)
   })
 
-  it('refuses a tag or a digest with one line and exit 1, before asking the registry anything', async () => {
+  it('refuses a tag, a digest or a local image with one line and exit 1, before asking the registry anything', async () => {
     const run = await runCli('node', ['scan', `${proxy.host}/${repository}:1.0`, '--all-tags'])
     expect(run.code).toBe(1)
     expect(run.stderr.trim().split('\n')).toEqual([expect.stringContaining('--all-tags sweeps a whole repository')])
+    const local = await runCli('node', ['scan', 'docker-archive:image.tar', '--all-tags'])
+    expect(local.code).toBe(1)
+    expect(local.stderr.trim().split('\n')).toEqual([expect.stringContaining('--all-tags sweeps a registry repository')])
     expect(proxy.requests).toHaveLength(0)
   })
 

@@ -16,7 +16,7 @@ import { type ImageReference, imageReference, parseImageReference, withDefaultTa
 import { makeLayer } from './layer-reader.ts'
 import { type RegistryClient, createRegistryClient } from './registry-client.ts'
 import { type CredentialStore, createCredentialStore } from './registry-credentials.ts'
-import { type DigestGroup, planSweep, sweepReference } from './repository-sweep.ts'
+import { type DigestGroup, OTHER_TRANSPORT, planSweep, sweepReference } from './repository-sweep.ts'
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', 'expected a function')
 
@@ -68,8 +68,6 @@ const optionsSchema = z
 
 export type RegistrySourceOptions = z.input<typeof optionsSchema>
 
-/** References other sources own: `oci:/dir`, `docker-archive:x.tar`... */
-const OTHER_TRANSPORT = /^(oci|oci-archive|docker-archive|docker-daemon|containers-storage|dir|file):/
 const DOCKER_TRANSPORT = /^docker:\/\//
 
 const parseOptions = (input: RegistrySourceOptions) => {

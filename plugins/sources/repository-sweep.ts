@@ -36,8 +36,12 @@ export interface SweepOptions {
   concurrency: number
 }
 
+/** References other sources own (`oci:/dir`, `docker-archive:x.tar`...): nothing there to list tags of. */
+export const OTHER_TRANSPORT = /^(oci|oci-archive|docker-archive|docker-daemon|containers-storage|dir|file):/
+
 /** The repository a sweep covers; a tag or digest in the reference is a mistake, not a hint. */
 export const sweepReference = (text: string): ImageReference => {
+  if (OTHER_TRANSPORT.test(text)) throw new LayerleakError('INVALID_ARGUMENT', `--all-tags sweeps a registry repository; "${text}" is not one`)
   const reference = parseImageReference(text)
   if (!reference.bare) {
     const extra = reference.digest ? `the digest @${reference.digest}` : `the tag :${reference.tag}`
