@@ -87,12 +87,16 @@ export const serveCommand = defineCommand({
         detectors: environment.detectors,
         filters: environment.filters,
         limits: environment.limits,
+        archiveReaders: environment.archiveReaders,
+        archiveLimits: environment.archiveLimits,
         apiBase: { insecureRegistries: settings.insecureRegistries, ...(settings.registryBaseUrl ? { registryBaseUrl: settings.registryBaseUrl } : {}) },
         persistRawSecrets: settings.persistRawSecrets,
         ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),
         scanner: { name: 'layerleak', version: environment.version },
         detectorCatalogVersion: environment.catalogVersion,
       })
+      // the config's own sinks get every API result too: connect them now, not after the first scan
+      for (const sink of environment.sinks) await sink.open?.()
       scans = createScanService({
         database,
         scanner,

@@ -9,15 +9,27 @@ import type { Detector, Filter, Source } from '../core/contracts.ts'
 import { LayerleakError } from '../core/errors.ts'
 import type { ScanEvent } from '../core/events.ts'
 import type { Limits } from '../core/limits.ts'
+import type { ArchiveLimits, ArchiveReader } from '../core/nested-archives.ts'
 import type { ScanResult } from '../core/result.ts'
 import { type ScanOptions, scanReference } from '../core/scan.ts'
 import { apiBase, type ApiBaseOptions, parseImageReference } from '../plugins/sources/image-reference.ts'
+import { sweepReference } from '../plugins/sources/repository-sweep.ts'
 import type { ScanRequest } from './schemas.ts'
 import type { SsrfGuard } from './ssrf-guard.ts'
 
 /** transports of sources that read local files or daemons (containers/image names them so) */
 const LOCAL_TRANSPORT = /^(oci|oci-archive|docker-archive|docker-daemon|containers-storage|dir|file|tarball|ostree|sif):/i
 const DOCKER_TRANSPORT = /^docker:\/\//
+
+/** The repository a sweep names, its refusal worded for the API's field rather than the CLI's flag. */
+const sweepOf = (reference: string) => {
+  try {
+    return sweepReference(reference)
+  } catch (error) {
+    if (error instanceof LayerleakError && error.code === 'INVALID_ARGUMENT') throw new LayerleakError('INVALID_ARGUMENT', error.message.replace('--all-tags', 'all_tags'))
+    throw error
+  }
+}
 
 export interface ApiScannerOptions {
   /** the registry source, built on a fetch wrapped by the guard */
@@ -32,8 +44,9 @@ export interface ApiScannerOptions {
   fingerprintKey?: string
   scanner: { name: string; version: string }
   detectorCatalogVersion: string
-  /** whether scanReference takes `allTags` (the repository sweep) */
-  supportsAllTags?: boolean
+  /** readers for archives inside layers, and their bounds (as the CLI scans) */
+  archiveReaders?: ArchiveReader[]
+  archiveLimits?: Partial<ArchiveLimits>
 }
 
 export interface ApiScanner {
@@ -48,15 +61,15 @@ export const createApiScanner = (options: ApiScannerOptions): ApiScanner => ({
     if (LOCAL_TRANSPORT.test(reference) || /^[./~]/.test(reference)) {
       throw new LayerleakError('INVALID_REFERENCE', `"${reference}" names a local source: the API scans registry images only (oci:, docker-archive: and other local sources work from the CLI)`)
     }
-    if (request.all_tags && !options.supportsAllTags) throw new LayerleakError('INVALID_ARGUMENT', 'all_tags is not supported yet')
-    const parsed = parseImageReference(reference.replace(DOCKER_TRANSPORT, ''))
-    if (request.all_tags && !parsed.bare) throw new LayerleakError('INVALID_ARGUMENT', `all_tags needs a bare repository (no tag or digest), got "${reference}"`)
+    const plain = reference.replace(DOCKER_TRANSPORT, '')
+    // a sweep names a whole repository: a tag or digest would be ignored, so it is refused
+    const parsed = request.all_tags ? sweepOf(plain) : parseImageReference(plain)
     if (!options.registry.accepts(reference)) throw new LayerleakError('INVALID_REFERENCE', `"${reference}" is not a registry image reference`)
     await options.guard.check(new URL(apiBase(parsed.registry, options.apiBase)))
   },
 
   scan(request, { signal, onEvent }) {
-    const scanOptions: ScanOptions & { allTags?: boolean } = {
+    const scanOptions: ScanOptions = {
       reference: request.reference.trim(),
       sources: [options.registry],
       detectors: options.detectors,
@@ -64,6 +77,8 @@ export const createApiScanner = (options: ApiScannerOptions): ApiScanner => ({
       limits: options.limits,
       ...(request.platform ? { platform: request.platform } : {}),
       ...(request.all_tags ? { allTags: true } : {}),
+      ...(options.archiveReaders ? { archiveReaders: options.archiveReaders } : {}),
+      ...(options.archiveLimits ? { archiveLimits: options.archiveLimits } : {}),
       persistRawSecrets: options.persistRawSecrets ?? false,
       ...(options.fingerprintKey ? { fingerprintKey: options.fingerprintKey } : {}),
       scanner: options.scanner,

@@ -139,7 +139,7 @@ const normaliseAllowed = (entries: readonly string[]): Set<string> => {
     let hostname: string
     try {
       // the URL parser's spelling of the host: `0x7f.1` and `127.0.0.1` are the same host to it
-      hostname = new URL(`http://${host}`).hostname.toLowerCase()
+      hostname = new URL(`http://${host}`).hostname.toLowerCase().replace(/\.$/, '')
     } catch {
       hostname = host.toLowerCase()
     }
@@ -173,9 +173,10 @@ export const createSsrfGuard = (options: SsrfGuardOptions = {}): SsrfGuard => {
   const check = async (target: URL | string): Promise<void> => {
     const url = typeof target === 'string' ? new URL(target) : target
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new LayerleakError('DENIED', `refusing to fetch ${url.protocol} URLs: only http and https are spoken to registries`)
-    const hostname = bare(url.hostname)
+    // `localhost.` and `localhost` are one name to a resolver
+    const named = url.hostname.toLowerCase().replace(/\.$/, '')
+    const hostname = bare(named)
     const port = url.port || (url.protocol === 'https:' ? '443' : '80')
-    const named = url.hostname.toLowerCase()
     if (allowed.has(named) || allowed.has(`${named}:${port}`)) return
     if (isIP(hostname)) {
       const kind = refusedAddressKind(hostname)

@@ -20,8 +20,11 @@ import {
   scanRunDetailSchema,
   scanRunPageSchema,
 } from '../server/schemas.ts'
-import { type ApiServer, startApiServer } from './support/api-server.ts'
+import { connectDatabase } from '../plugins/sinks/database.ts'
+import { migrateUp } from '../plugins/sinks/migrations.ts'
+import { type ApiServer, runServeToExit, startApiServer } from './support/api-server.ts'
 import { type HoldingRegistry, type Redirector, startHoldingRegistry, startRedirector, startTrap, type Trap } from './support/decoy-servers.ts'
+import { createTestDatabase } from './support/postgres-server.ts'
 import { pushImage, uniqueRepository } from './support/push.ts'
 import type { Runtime } from './support/run-cli.ts'
 
@@ -45,7 +48,7 @@ const fixture = async (registryHost: string, name: string) => {
     ],
   })
   const repository = uniqueRepository(name)
-  await pushImage(registryHost, repository, image, ['1.0'])
+  await pushImage(registryHost, repository, image, ['1.0', '1.1'])
   return { image, repository, reference: `${registryHost}/${repository}:1.0` }
 }
 
@@ -61,8 +64,23 @@ const withoutSecrets = (text: string) => {
   expect(text).not.toContain(github)
 }
 
+/** A fresh database on the test PostgreSQL server, migrated as an operator would (`migrate up`). */
+const migratedServerDatabase = async (): Promise<string> => {
+  const url = await createTestDatabase(inject('postgresUrl'))
+  const database = await connectDatabase({ url })
+  try {
+    await migrateUp(database.db)
+  } finally {
+    await database.close()
+  }
+  return url
+}
+
+// Node and Bun keep their results in the embedded database, Deno in a PostgreSQL server
+const DATABASE: Record<Runtime, 'embedded' | 'server'> = { node: 'embedded', bun: 'embedded', deno: 'server' }
+
 for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
-  describe(`the HTTP API under ${runtime}`, () => {
+  describe(`the HTTP API under ${runtime} (${DATABASE[runtime]} database)`, () => {
     const registryHost = inject('registryHost')
     let server: ApiServer
     let trap: Trap
@@ -92,6 +110,7 @@ for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
       ;[image, trap, holding] = await Promise.all([fixture(registryHost, `api-${runtime}`), startTrap(), startHoldingRegistry()])
       redirector = await startRedirector((path) => (path.includes('to-metadata') ? `http://169.254.169.254/latest/meta-data${path}` : `http://${trap.host}${path}`))
       server = await startApiServer(runtime, {
+        ...(DATABASE[runtime] === 'server' ? { LAYERLEAK_DATABASE_URL: await migratedServerDatabase() } : {}),
         LAYERLEAK_API_TOKENS: token,
         LAYERLEAK_ALLOWED_PRIVATE_REGISTRIES: '127.0.0.1',
         LAYERLEAK_MAX_CONCURRENT_SCANS: '1',
@@ -114,7 +133,7 @@ for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
       expect(parse(healthSchema, health.body).status).toBe('ok')
       const ready = await api('/health/ready', { auth: null })
       expect(ready.status, ready.text).toBe(200)
-      expect(parse(readinessSchema, ready.body)).toEqual({ status: 'ready', database: 'embedded', schema: 'current' })
+      expect(parse(readinessSchema, ready.body)).toEqual({ status: 'ready', database: DATABASE[runtime], schema: 'current' })
     })
 
     it('refuses a missing or wrong token with 401, and sends pages to the login form', async () => {
@@ -208,6 +227,17 @@ for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
       expect(done.result!.total_findings).toBeGreaterThan(0)
     })
 
+    it('sweeps every tag of a repository with all_tags', async () => {
+      const sweep = await postScan({ reference: `${registryHost}/${image.repository}`, all_tags: true })
+      expect(sweep.status, sweep.text).toBe(200)
+      const { result } = parse(scanJobSchema, sweep.body)
+      expect(result).toMatchObject({ mode: 'repository', status: 'completed', manifest_count: 1 })
+      expect(result!.tag_results.map((tag) => tag.tag).sort()).toEqual(['1.0', '1.1'])
+      const tagged = await postScan({ reference: image.reference, all_tags: true })
+      expect(tagged.status).toBe(400)
+      expect(tagged.body.error.message).toContain('all_tags sweeps a whole repository')
+    })
+
     it('validates requests: unknown fields, bad values, oversized bodies, non-JSON, local sources', async () => {
       const unknown = await postScan({ reference: image.reference, force: true })
       expect(unknown.status).toBe(400)
@@ -291,3 +321,13 @@ for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
     })
   })
 }
+
+describe('layerleak serve on a server database whose schema is behind', () => {
+  it('refuses to start and says to run migrate up', async () => {
+    const url = await createTestDatabase(inject('postgresUrl'))
+    const run = await runServeToExit('node', { LAYERLEAK_DATABASE_URL: url })
+    expect(run.code).toBe(1)
+    expect(run.stdout).not.toContain('listening')
+    expect(run.stderr).toMatch(/schema .* is out of date: 1 migration pending \(0001_initial\).*layerleak migrate up/)
+  })
+})
