@@ -10,7 +10,7 @@ import { LayerleakError, toLayerleakError } from '../core/errors.ts'
 import type { LayerScanOutcome } from '../core/layer-scanner.ts'
 import type { Confidence, ScanResult, ScanStatus } from '../core/result.ts'
 import { toSarif } from '../plugins/sinks/sarif.ts'
-import { DOCKER_HUB_API_URL, namespaceRepositories, parseNamespace } from '../plugins/sources/registry-catalog.ts'
+import { namespaceRepositories, parseNamespace } from '../plugins/sources/registry-catalog.ts'
 import type { RegistryClient } from '../plugins/sources/registry-client.ts'
 import { ExitCode, exitCodeFor } from './exit-codes.ts'
 import { shortDigest } from './format.ts'
@@ -131,7 +131,7 @@ export const runNamespaceScan = async (namespace: string, session: NamespaceSess
   let listingError: LayerleakError | undefined
   const listing = namespaceRepositories(spec, {
     client,
-    hubApiUrl: process.env.LAYERLEAK_HUB_API_URL || DOCKER_HUB_API_URL,
+    hubApiUrl: environment.settings.hubApiUrl,
     pageSize: environment.settings.tagPageSize,
     maxResponseBytes: environment.limits.maxTagResponseBytes,
   })

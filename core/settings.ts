@@ -83,6 +83,14 @@ export const settingsSchema = z
     /** how deep archives inside archives are opened; 0 opens none */
     maxArchiveDepth: fromText(parseCount, z.number().int().min(0).max(16)).default(defaultArchiveLimits.maxArchiveDepth),
     registryRequestAttempts: fromText(parseCount, z.number().int().min(1).max(20)).default(3),
+    /** manifest requests in flight per registry host during sweeps */
+    maxRequestsPerHost: fromText(parseCount, z.number().int().min(1).max(64)).default(4),
+    /** below this many pulls left (RateLimit-Remaining), quota-costing requests slow down; unset: the registry source's default */
+    rateLimitLowRemaining: count.optional(),
+    /** the pause between quota-costing requests once the quota is low */
+    rateLimitSlowDown: duration.optional(),
+    /** Docker Hub's web API, for `--namespace` listings (a mirror or a test server elsewhere) */
+    hubApiUrl: z.url().default('https://hub.docker.com'),
     registryBaseUrl: z.url().optional(),
     registryAuthUrl: z.url().optional(),
     databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
