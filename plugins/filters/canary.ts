@@ -11,7 +11,8 @@ const KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(
 
 const canaryIn = (text: string): { account: string; service: string } | undefined => {
   for (const [keyId] of text.matchAll(KEY_ID)) {
-    const account = awsAccountIdFromKeyId(keyId)
+    // keys of some canary accounts start AKIAI/AKIAJ like legacy keys: decode those too (see awsCanaryService)
+    const account = awsAccountIdFromKeyId(keyId, { legacyPrefixToo: true })
     const service = account ? AWS_CANARY_ACCOUNT_IDS.get(account) : undefined
     if (account && service) return { account, service }
   }

@@ -26,7 +26,7 @@ const PLACEHOLDER_WORDS = new Set([
 
 /** words that make a separator-delimited value a placeholder wherever they stand: `sk_live_YOUR_KEY`, `xoxb-REPLACE-ME` */
 const SEGMENT_WORDS = new Set([
-  'changeme', 'replaceme', 'placeholder', 'dummy', 'redacted', 'example', 'sample', 'fake', 'todo', 'tbd', 'your', 'yours',
+  'changeme', 'replaceme', 'replace', 'placeholder', 'dummy', 'redacted', 'example', 'sample', 'fake', 'todo', 'tbd', 'your', 'yours',
   'here', 'insert', 'notreal', 'lorem', 'ipsum', 'foobar', 'xxx', 'xxxx', 'invalid',
 ])
 /** a human phrase about a secret (`my-secret-pw`, `super_secret_token`) rather than a secret */
