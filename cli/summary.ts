@@ -33,7 +33,12 @@ export const renderSummary = (result: ScanResult, options: { location?: string; 
   const seconds = (result.duration_ms / 1000).toFixed(1)
   lines.push(`${result.scanner.name} ${result.scanner.version} · ${result.requested_reference} · ${result.status} in ${seconds}s`)
   if (result.resolved_reference && result.resolved_reference !== result.requested_reference) lines.push(`resolved to ${result.resolved_reference}`)
+  if (result.mode === 'repository') {
+    const failed = result.tag_results.filter((tag) => tag.status === 'failed')
+    lines.push(`${result.tag_results.length} tag${result.tag_results.length === 1 ? '' : 's'} -> ${result.target_count} image${result.target_count === 1 ? '' : 's'} (each digest scanned once)${failed.length ? `, ${failed.length} failed: ${failed.slice(0, 10).map((tag) => tag.tag).join(', ')}${failed.length > 10 ? ', …' : ''}` : ''}`)
+  }
   for (const target of result.targets) {
+    if (result.mode === 'repository') lines.push(`  ${shortDigest(target.digest)} ${truncate(target.tags.join(', '), 90)}`)
     for (const platform of target.platform_results) {
       lines.push(
         `  ${platform.platform || 'image'} ${shortDigest(platform.manifest_digest)}: ${platform.layers_scanned}/${platform.layer_count} layers, ${platform.files_scanned} files, ${humanSize(platform.bytes_scanned)} scanned${platform.status === 'completed' ? '' : ` (${platform.status}${platform.error ? `: ${platform.error}` : ''})`}`,
