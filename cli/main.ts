@@ -3,8 +3,10 @@
  * The layerleak command line. Each command lives in its own file; this one only wires them.
  */
 import { defineCommand, runMain } from 'citty'
+import { baselineCommand } from './baseline.ts'
 import { catCommand } from './cat.ts'
 import { demoCommand } from './demo.ts'
+import { detectorsCommand } from './detectors.ts'
 import { exploreCommand } from './explore.ts'
 import { fsCommand } from './fs.ts'
 import { layersCommand } from './layers.ts'
@@ -29,6 +31,8 @@ const main = defineCommand({
     cat: catCommand,
     pull: pullCommand,
     explore: exploreCommand,
+    detectors: detectorsCommand,
+    baseline: baselineCommand,
     serve: serveCommand,
   },
 })

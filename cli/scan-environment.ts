@@ -9,12 +9,12 @@ import type { Detector, Filter, Sink, Source } from '../core/contracts.ts'
 import { type Limits } from '../core/limits.ts'
 import type { ArchiveLimits, ArchiveReader } from '../core/nested-archives.ts'
 import { archiveLimitsOf, limitsOf, resolveSettings, type Settings, settingsFromEnv } from '../core/settings.ts'
-import { builtinDetectors, detectorCatalogVersion } from '../plugins/detectors/catalog.ts'
-import { fixturesFilter } from '../plugins/filters/fixtures.ts'
+import { detectorCatalogVersion } from '../plugins/detectors/catalog.ts'
 import { dockerArchiveSource } from '../plugins/sources/docker-archive.ts'
 import { builtinArchiveReaders } from '../plugins/sources/nested-archives.ts'
 import { ociLayoutSource } from '../plugins/sources/oci-layout.ts'
 import { registrySource } from '../plugins/sources/registry.ts'
+import { loadDetection } from './detection-setup.ts'
 import { loadConfig } from './load-config.ts'
 import { createLogger } from './logger.ts'
 import { settingsFromArgs } from './settings-args.ts'
@@ -47,7 +47,7 @@ export interface EnvironmentOptions {
 }
 
 export const createScanEnvironment = async ({ args, credentials, logLevel }: EnvironmentOptions): Promise<ScanEnvironment> => {
-  const { config } = await loadConfig(typeof args.config === 'string' ? args.config : undefined)
+  const { config, path: configPath } = await loadConfig(typeof args.config === 'string' ? args.config : undefined)
   const settings = resolveSettings(config.settings, settingsFromEnv(process.env), settingsFromArgs(args), logLevel ? { logLevel } : undefined)
   const logger = createLogger(settings.logLevel)
   const adapter = await loadAdapter()
@@ -68,8 +68,12 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
     }),
   ]
   const sources = composePlugins(builtinSources, config.sources, config.replace?.sources, true)
-  const detectors = composePlugins(builtinDetectors, config.detectors, config.replace?.detectors)
-  const filters = composePlugins<Filter>([fixturesFilter()], config.filters, config.replace?.filters)
+  const { detectors, filters } = await loadDetection({
+    config,
+    ...(configPath ? { configPath } : {}),
+    ...(typeof args.baseline === 'string' ? { baselinePath: args.baseline } : {}),
+    ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),
+  })
   const sinks = composePlugins<Sink>([], config.sinks, config.replace?.sinks)
   return {
     settings,

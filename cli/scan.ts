@@ -47,6 +47,7 @@ export const scanArgs = {
   'fail-on': { type: 'string' as const, description: 'exit 2 when actionable findings reach this confidence: low | medium | high | never', default: 'low' },
   'allow-partial': { type: 'boolean' as const, description: 'exit 0 instead of 3 when a limit or a failed layer left coverage incomplete' },
   config: { type: 'string' as const, description: 'config file (default: layerleak.config.{ts,js,json} in the working directory)' },
+  baseline: { type: 'string' as const, description: 'suppress the findings in this baseline file (layerleak baseline create) as `in baseline`' },
   username: { type: 'string' as const, description: 'registry user name (with --password-stdin)' },
   'password-stdin': { type: 'boolean' as const, description: 'read the registry password or token from stdin' },
   verbose: { type: 'boolean' as const, alias: 'v', description: 'list every occurrence; debug logs' },
