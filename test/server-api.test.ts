@@ -21,7 +21,7 @@ import {
   scanRunPageSchema,
 } from '../server/schemas.ts'
 import { connectDatabase } from '../plugins/sinks/database.ts'
-import { migrateUp } from '../plugins/sinks/migrations.ts'
+import { migrateUp, readMigrationFiles } from '../plugins/sinks/migrations.ts'
 import { type ApiServer, runServeToExit, startApiServer } from './support/api-server.ts'
 import { type HoldingRegistry, type Redirector, startHoldingRegistry, startRedirector, startTrap, type Trap } from './support/decoy-servers.ts'
 import { createTestDatabase } from './support/postgres-server.ts'
@@ -254,6 +254,8 @@ for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
         expect(local.status, reference).toBe(400)
         expect(local.body.error.message).toContain('local source')
       }
+      const crossSite = await api('/scans', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' }, body: `reference=${image.reference}` })
+      expect(crossSite.status).toBe(403)
       expect((await api('/api/v1/repositories?limit=201')).status).toBe(400)
       expect((await api('/api/v1/repositories?sort=name')).status).toBe(400)
       expect((await api(`/api/v1/repositories/${image.repository}/findings?registry=${registryHost}&disposition=maybe`)).status).toBe(400)
@@ -328,6 +330,8 @@ describe('layerleak serve on a server database whose schema is behind', () => {
     const run = await runServeToExit('node', { LAYERLEAK_DATABASE_URL: url })
     expect(run.code).toBe(1)
     expect(run.stdout).not.toContain('listening')
-    expect(run.stderr).toMatch(/schema .* is out of date: 1 migration pending \(0001_initial\).*layerleak migrate up/)
+    const pending = (await readMigrationFiles()).map((file) => `${String(file.version).padStart(4, '0')}_${file.name}`)
+    expect(run.stderr).toContain(`is out of date: ${pending.length} migration${pending.length === 1 ? '' : 's'} pending (${pending.join(', ')})`)
+    expect(run.stderr).toContain('layerleak migrate up')
   })
 })

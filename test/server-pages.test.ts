@@ -81,6 +81,7 @@ describe('the web pages in headless Chromium', () => {
     const alert = await page.getByRole('alert').textContent()
     expect(alert).toContain('169.254.169.254 is not a public address')
     expect(await page.inputValue('input[name=reference]')).toBe('169.254.169.254/latest/meta-data:1')
+    await page.screenshot({ path: join(artifacts, 'refused-scan.png'), fullPage: true })
   })
 
   it('starts a scan from the form and shows the findings as they arrive', async () => {
