@@ -9,7 +9,9 @@ import { defineCommand } from 'citty'
 import { LayerleakError } from '../core/errors.ts'
 import type { Confidence, ScanResult } from '../core/result.ts'
 import { scanReference } from '../core/scan.ts'
+import type { Sink } from '../core/contracts.ts'
 import { jsonFileSink } from '../plugins/sinks/json-file.ts'
+import { postgresSink } from '../plugins/sinks/postgres.ts'
 import { toSarif } from '../plugins/sinks/sarif.ts'
 import { sweepReference } from '../plugins/sources/repository-sweep.ts'
 import { describeError, ExitCode, exitCodeFor } from './exit-codes.ts'
@@ -50,6 +52,7 @@ export const scanArgs = {
   baseline: { type: 'string' as const, description: 'suppress the findings in this baseline file (layerleak baseline create) as `in baseline`' },
   username: { type: 'string' as const, description: 'registry user name (with --password-stdin)' },
   'password-stdin': { type: 'boolean' as const, description: 'read the registry password or token from stdin' },
+  db: { type: 'boolean' as const, description: 'also store the result in the database: LAYERLEAK_DATABASE_URL, else the embedded one in LAYERLEAK_DATA_DIR (always on when LAYERLEAK_DATABASE_URL is set)' },
   verbose: { type: 'boolean' as const, alias: 'v', description: 'list every occurrence; debug logs' },
   quiet: { type: 'boolean' as const, alias: 'q', description: 'errors only on stderr' },
   ...settingsArgs,
@@ -61,7 +64,6 @@ export interface ScanRun {
   location?: string
 }
 
-/** The scan command's work, separate from argument parsing so `demo` can reuse it. */
 /** What a scan command needs once its arguments are read: the environment and how to scan one reference. */
 interface ScanSession {
   environment: Awaited<ReturnType<typeof createScanEnvironment>>
@@ -91,6 +93,15 @@ const openSession = async (args: Record<string, unknown>): Promise<ScanSession> 
   })
   const { logger, settings } = environment
   const progress = createProgress()
+  const databaseSink = args.db === true || settings.databaseUrl ? postgresSink({ ...(settings.databaseUrl ? { url: settings.databaseUrl } : {}), dataDir: settings.dataDir }) : undefined
+  const sinks: Sink[] = [...environment.sinks, ...(databaseSink ? [databaseSink] : [])]
+  try {
+    // an unreachable database, or one whose schema is behind, fails before the scan does any work
+    for (const sink of sinks) await sink.open?.()
+  } catch (error) {
+    await Promise.allSettled([databaseSink?.close(), environment.close()])
+    throw error
+  }
   /** one scan; its findings file and sinks are written whatever happened: partial and failed results are results too */
   const scanOne: ScanOne = async (reference, sweep, layerCache) => {
     const result = await scanReference({
@@ -110,13 +121,14 @@ const openSession = async (args: Record<string, unknown>): Promise<ScanSession> 
       detectorCatalogVersion: environment.catalogVersion,
       onEvent: (event) => {
         progress.onEvent(event)
+        for (const sink of sinks) sink.onEvent?.(event)
         if (event.type === 'diagnostic') logger.debug(`${event.diagnostic.code}: ${event.diagnostic.message}`)
         if (event.type === 'layer-done' && !event.cached) logger.debug(`layer ${event.digest}: ${event.files} files, ${event.matches} matches`)
       },
     })
     progress.done()
     const receipt = await jsonFileSink({ directory: settings.findingsDir }).write(result)
-    for (const sink of environment.sinks) {
+    for (const sink of sinks) {
       const written = await sink.write(result)
       if (written?.location) logger.info(`${sink.name}: ${written.location}`)
     }
@@ -132,6 +144,7 @@ const openSession = async (args: Record<string, unknown>): Promise<ScanSession> 
     verbose: args.verbose === true,
     async close() {
       progress.done()
+      await databaseSink?.close()
       await environment.close()
     },
   }
