@@ -1,10 +1,13 @@
 /**
  * Runs detectors over one run of bytes or text: the prefilter picks the detectors, binary content
  * is left to binary-safe detectors, UTF-16 is transcoded, overlapping matches keep the most
- * specific detector, and each match gets its line, line number and offsets.
+ * specific detector, and each match gets its line, line number and offsets. Base64 runs in text
+ * that decode to text are scanned once more (core/encoded-content.ts); what they hide is reported
+ * at the run's place, with the decoded value.
  */
 import { Buffer } from 'node:buffer'
 import type { Detector, ScanChunk } from './contracts.ts'
+import { type EncodedBlob, findEncodedBlobs, findEncodedBlobsInText } from './encoded-content.ts'
 import type { Candidate, Prefilter } from './prefilter.ts'
 import type { Confidence, SourceType } from './result.ts'
 
@@ -35,11 +38,7 @@ const CONFIDENCE_RANK: Record<Confidence, number> = { low: 0, medium: 1, high: 2
 const BINARY_SNIFF_BYTES = 8000
 
 /** NUL bytes in the first 8 KB mean binary, as git and grep decide it. */
-export const looksBinary = (bytes: Uint8Array): boolean => {
-  const end = Math.min(bytes.length, BINARY_SNIFF_BYTES)
-  for (let i = 0; i < end; i++) if (bytes[i] === 0) return true
-  return false
-}
+export const looksBinary = (bytes: Uint8Array): boolean => bytes.subarray(0, BINARY_SNIFF_BYTES).indexOf(0) !== -1
 
 const utf16Encoding = (bytes: Uint8Array): 'utf-16le' | 'utf-16be' | undefined => {
   if (bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le'
@@ -80,9 +79,20 @@ export const windowsFor = (candidate: Candidate, text: string): [number, number]
   return merged
 }
 
-/** Generic rules lose overlaps to any specific one; then higher confidence wins; then the longer match. */
-const specificity = (detectorId: string, confidence: Confidence): number =>
-  (detectorId.startsWith('generic') ? 0 : 10) + CONFIDENCE_RANK[confidence]
+/**
+ * Generic rules lose overlaps to any specific one, and specific ones to file-format detectors (a
+ * parser that knows the file is a kubeconfig or a .netrc, marked `fileFormat: true`); then higher
+ * confidence wins; then the longer match.
+ */
+const isGeneric = (detectorId: string): boolean => detectorId.startsWith('generic')
+
+const specificity = (detector: Detector, confidence: Confidence): number =>
+  (isGeneric(detector.id) ? 0 : (detector as { fileFormat?: boolean }).fileFormat === true ? 20 : 10) + CONFIDENCE_RANK[confidence]
+
+type ScanWindow = { baseOffset: number; baseLine: number; skipBefore: number }
+
+/** `GITHUB_TOKEN: `, `"auth": "`, `export X=`: the key a base64 value is assigned to, from the text before it on its line */
+const KEY_BEFORE_VALUE = /([A-Za-z_][A-Za-z0-9_.-]*)["']?[ \t]*(?:=|:|=>)[ \t]*["']?$/
 
 export class TextScanner {
   readonly #detectors: readonly Detector[]
@@ -104,30 +114,86 @@ export class TextScanner {
       return this.scanText(text, location)
     }
     const found = this.#prefilter.scan(bytes)
-    if (found.length === 0) return []
     const binary = looksBinary(bytes)
     const candidates = binary ? found.filter((candidate) => candidate.detector.binary) : found
-    if (candidates.length === 0) return []
     // latin1 maps each byte to one char, so string offsets are byte offsets
-    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
-    const matches = this.#run(candidates, { text, binary, ...location }, window)
+    let text: string | undefined
+    const latin1 = () => (text ??= Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'))
+    const matches = candidates.length === 0 ? [] : this.#run(candidates, { text: latin1(), binary, ...location }, window)
     for (const match of matches) {
       // values are reported as UTF-8, whatever the latin1 view made of them
       if (/[\u0080-\u00ff]/.test(match.value)) {
         match.value = Buffer.from(bytes.subarray(match.start - window.baseOffset, match.end - window.baseOffset)).toString('utf8')
       }
     }
-    return matches
+    if (binary) return matches
+    const blobs = findEncodedBlobs(bytes, (start, end) => this.#alreadyFound(matches, start + window.baseOffset, end + window.baseOffset, window))
+    return blobs.length === 0 ? matches : this.#withEncoded(matches, blobs, latin1(), location, window)
   }
 
   /** Scans a string (config values, transcoded text). */
   scanText(text: string, location: TextLocation): RawMatch[] {
+    const window = { baseOffset: 0, baseLine: 1, skipBefore: 0 }
     const candidates = this.#prefilter.scanText(text)
-    if (candidates.length === 0) return []
-    return this.#run(candidates, { text, binary: false, ...location }, { baseOffset: 0, baseLine: 1, skipBefore: 0 })
+    const matches = candidates.length === 0 ? [] : this.#run(candidates, { text, binary: false, ...location }, window)
+    const blobs = findEncodedBlobsInText(text, (start, end) => this.#alreadyFound(matches, start, end, window))
+    return blobs.length === 0 ? matches : this.#withEncoded(matches, blobs, text, location, window)
   }
 
-  #run(candidates: readonly Candidate[], chunk: ScanChunk, window: { baseOffset: number; baseLine: number; skipBefore: number }): RawMatch[] {
+  /**
+   * A run a specific detector matched as it stands, or one a previous window already scanned. A
+   * generic match (`token: <base64>`) does not count: what the run decodes to may say more.
+   */
+  #alreadyFound(matches: readonly RawMatch[], start: number, end: number, window: ScanWindow): boolean {
+    return end <= window.skipBefore || matches.some((match) => match.start < end && start < match.end && !isGeneric(match.detectorId))
+  }
+
+  /**
+   * Scans what base64 runs decode to (never decoding again) and reports each secret at its run:
+   * the run's line and offsets, the decoded value (so it fingerprints as the secret itself), and
+   * the key the run was assigned to when the decoded text names none. What a run decodes to
+   * replaces a generic match on the run itself: one secret, one finding.
+   */
+  #withEncoded(matches: RawMatch[], blobs: EncodedBlob[], text: string, location: TextLocation, window: ScanWindow): RawMatch[] {
+    const decodedAt = { sourceType: location.sourceType, path: location.path, key: '' }
+    const origin = { baseOffset: 0, baseLine: 1, skipBefore: 0 }
+    let all = [...matches]
+    let line = window.baseLine
+    let cursor = 0
+    for (const blob of blobs) {
+      const candidates = this.#prefilter.scanText(blob.decoded)
+      if (candidates.length === 0) continue
+      const inner = this.#run(candidates, { text: blob.decoded, binary: false, ...decodedAt }, origin)
+      if (inner.length === 0) continue
+      for (let at = text.indexOf('\n', cursor); at !== -1 && at < blob.start; at = text.indexOf('\n', at + 1)) {
+        line++
+        cursor = at + 1
+      }
+      const lineStart = text.lastIndexOf('\n', blob.start - 1) + 1
+      let lineEnd = text.indexOf('\n', blob.start)
+      if (lineEnd === -1) lineEnd = text.length
+      const outerKey = KEY_BEFORE_VALUE.exec(text.slice(Math.max(lineStart, blob.start - 200), blob.start))?.[1] ?? location.key
+      const [from, to] = [blob.start + window.baseOffset, blob.end + window.baseOffset]
+      all = all.filter((match) => !(match.start < to && from < match.end && isGeneric(match.detectorId)))
+      for (const match of inner) {
+        all.push({
+          detectorId: match.detectorId,
+          confidence: match.confidence,
+          value: match.value,
+          key: match.key || outerKey,
+          lineNumber: line,
+          start: blob.start + window.baseOffset,
+          end: blob.end + window.baseOffset,
+          line: text.slice(lineStart, lineEnd).replace(/\r$/, ''),
+          lineStart: blob.start - lineStart,
+          lineEnd: Math.min(blob.end, lineEnd) - lineStart,
+        })
+      }
+    }
+    return all.sort((a, b) => a.start - b.start)
+  }
+
+  #run(candidates: readonly Candidate[], chunk: ScanChunk, window: ScanWindow): RawMatch[] {
     const found: { detector: Detector; start: number; end: number; value: string; confidence: Confidence; key: string }[] = []
     for (const candidate of candidates) {
       const { detector } = candidate
@@ -150,7 +216,7 @@ export class TextScanner {
     // one secret is one finding: where spans overlap, the most specific detector keeps it
     found.sort(
       (a, b) =>
-        specificity(b.detector.id, b.confidence) - specificity(a.detector.id, a.confidence) ||
+        specificity(b.detector, b.confidence) - specificity(a.detector, a.confidence) ||
         b.end - b.start - (a.end - a.start) ||
         a.start - b.start,
     )
