@@ -3,7 +3,7 @@
  * whether a file a layer wrote is still in the final image. Whiteouts (`.wh.name`) and opaque
  * directories (`.wh..wh..opq`) hide lower layers only, never entries of their own layer.
  */
-import type { EntryType } from './contracts.ts'
+import type { CleanLayerRecord, EntryType } from './contracts.ts'
 
 export const WHITEOUT_PREFIX = '.wh.'
 export const OPAQUE_MARKER = '.wh..wh..opq'
@@ -41,6 +41,19 @@ export class LayerChanges {
     if (whiteout?.kind === 'whiteout') this.whiteouts.add(whiteout.target)
     else if (whiteout?.kind === 'opaque') this.opaqueDirectories.add(whiteout.directory)
     else this.entries.set(path, type === 'directory')
+  }
+
+  /** the changeset as a clean-layer cache stores it */
+  toRecord(): Pick<CleanLayerRecord, 'entries' | 'whiteouts' | 'opaqueDirectories'> {
+    return { entries: [...this.entries], whiteouts: [...this.whiteouts], opaqueDirectories: [...this.opaqueDirectories] }
+  }
+
+  static fromRecord(record: Pick<CleanLayerRecord, 'entries' | 'whiteouts' | 'opaqueDirectories'>): LayerChanges {
+    const changes = new LayerChanges()
+    for (const [path, isDirectory] of record.entries) changes.entries.set(path, isDirectory)
+    for (const path of record.whiteouts) changes.whiteouts.add(path)
+    for (const path of record.opaqueDirectories) changes.opaqueDirectories.add(path)
+    return changes
   }
 
   /** true when this layer hides or replaces a lower layer's `path` */

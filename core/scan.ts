@@ -7,7 +7,7 @@
 import { buildStepsForLayers } from './build-steps.ts'
 import { mapConcurrent } from './concurrency.ts'
 import { scanImageConfig } from './config-scanner.ts'
-import type { Detector, Disposition, Filter, Layer, MatchContext, Source, Target } from './contracts.ts'
+import type { CleanLayerRecord, Detector, Disposition, Filter, LayerCache, Layer, MatchContext, Source, Target } from './contracts.ts'
 import { LayerleakError, toLayerleakError } from './errors.ts'
 import type { ScanEvent } from './events.ts'
 import { LayerChanges, presentInFinalImage } from './filesystem-index.ts'
@@ -52,6 +52,11 @@ export interface ScanOptions {
    * downloaded again. Keyed by layer digest.
    */
   layerCache?: Map<string, Promise<LayerScanOutcome>>
+  /**
+   * Clean layers remembered across runs (a database): a layer scanned before with the same
+   * detector catalog and not one match is not downloaded again; its changeset still counts.
+   */
+  cleanLayers?: LayerCache
   /** readers for archives inside layers (zip, tar, gzip, zstd...); none: archives are scanned as bytes */
   archiveReaders?: ArchiveReader[]
   /** bounds on opening those archives (defaults: 64 MiB, 10,000 members, depth 3) */
@@ -127,6 +132,19 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   const source = options.sources.find((candidate) => candidate.accepts(options.reference))
   if (!source) throw new LayerleakError('INVALID_REFERENCE', `no source accepts "${options.reference}"`)
 
+  const catalogVersion = options.detectorCatalogVersion ?? ''
+  const newlyClean: CleanLayerRecord[] = []
+  /** a cache that cannot be read costs a download, never the scan */
+  const rememberedCleanLayers = async (digests: string[]): Promise<Map<string, CleanLayerRecord>> => {
+    if (!options.cleanLayers || !catalogVersion || digests.length === 0) return new Map()
+    try {
+      return await options.cleanLayers.get(digests, catalogVersion)
+    } catch (error) {
+      report({ code: 'layer_cache_unavailable', scope: 'scan', subject: 'layer cache', message: toLayerleakError(error).message })
+      return new Map()
+    }
+  }
+
   const scanTarget = async (target: Target): Promise<void> => {
     const platform = formatPlatform(target.platform)
     const targetResult = targets.get(target.resolvedDigest) ?? {
@@ -171,7 +189,10 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
 
     const layerCount = Math.max(layers.length, ...layers.map((layer) => layer.index + 1))
     const buildSteps = buildStepsForLayers(config.history, layerCount)
+    const remembered = await rememberedCleanLayers(layers.map((layer) => layer.digest).filter((digest) => !layerCache.has(digest)))
     const outcomes = await mapConcurrent(layers, options.layerConcurrency ?? 3, async (layer) => {
+      const record = remembered.get(layer.digest)
+      if (record && !layerCache.has(layer.digest)) layerCache.set(layer.digest, Promise.resolve(outcomeOfCleanRecord(record)))
       const cached = layerCache.get(layer.digest)
       const pending =
         cached ??
@@ -193,6 +214,7 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
             cached: false,
             ...(outcome.error ? { error: outcome.error.message } : {}),
           })
+          if (isClean(outcome)) newlyClean.push({ digest: outcome.digest, files: outcome.files, bytes: outcome.bytes, ...outcome.changes.toRecord() })
           return outcome
         })()
       if (!cached) layerCache.set(layer.digest, pending)
@@ -295,6 +317,14 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
     report({ code: 'resolve_failed', scope: 'scan', subject: options.reference, message: failedWhole.message })
   }
 
+  if (options.cleanLayers && catalogVersion && newlyClean.length > 0) {
+    try {
+      await options.cleanLayers.put(newlyClean, catalogVersion)
+    } catch (error) {
+      report({ code: 'layer_cache_unavailable', scope: 'scan', subject: 'layer cache', message: toLayerleakError(error).message })
+    }
+  }
+
   const assembleOptions: AssembleOptions = {
     persistRawSecrets: options.persistRawSecrets ?? false,
     ...(options.fingerprintKey ? { fingerprintKey: options.fingerprintKey } : {}),
@@ -367,3 +397,16 @@ const tagResultsOf = (targets: readonly TargetResult[], diagnostics: readonly Di
   }
   return results.sort(byTag)
 }
+
+/** Read to its end, nothing found, nothing odd inside: safe to skip next time with the same catalog. */
+const isClean = (outcome: LayerScanOutcome): boolean =>
+  !outcome.error && !outcome.limitHit && outcome.matches.length === 0 && outcome.diagnostics.length === 0
+
+const outcomeOfCleanRecord = (record: CleanLayerRecord): LayerScanOutcome => ({
+  digest: record.digest,
+  changes: LayerChanges.fromRecord(record),
+  matches: [],
+  files: record.files,
+  bytes: record.bytes,
+  diagnostics: [],
+})
