@@ -53,16 +53,31 @@ describe('the canary filter', () => {
     expect(filter.classify(match({ detectorId: 'aws-secret-access-key', value: secret, line: `aws_secret_access_key = ${secret}` }))).toBeUndefined()
   })
 
-  it('runs in a scan, ahead of the fixtures filter', async () => {
-    const keyId = awsKeyIdForAccount('992382622183')
-    const real = awsKeyPair().id
+  it('treats a low-graded AWS secret key as the secret of a canary key id', () => {
+    const { secret } = awsKeyPair()
+    expect(filter.classify(match({ detectorId: 'aws-secret-access-key', confidence: 'low', value: secret, line: `aws_secret_access_key = ${secret}` }))?.reason).toBe(
+      'canary token (the secret key of a canary key id)',
+    )
+  })
+
+  it('in a scan, reports a canary credentials file as canaries and a real one as leaks', async () => {
+    const canary = { id: awsKeyIdForAccount('992382622183'), secret: awsKeyPair().secret }
+    const real = awsKeyPair()
+    const credentials = (pair: { id: string; secret: string }) => `[default]\naws_access_key_id = ${pair.id}\naws_secret_access_key = ${pair.secret}\noutput = json\nregion = us-east-2\n`
     const dir = await mkdtemp(join(tmpdir(), 'layerleak-canary-'))
-    await writeOciLayout(dir, await buildImage({ layers: [{ files: [{ path: 'root/.aws/credentials', content: `[canary]\naws_access_key_id = ${keyId}\n[real]\naws_access_key_id = ${real}\n` }] }] }), { tag: 't' })
+    const image = await buildImage({
+      layers: [{ files: [{ path: 'home/ops/.aws/credentials', content: credentials(canary) }, { path: 'root/.aws/credentials', content: credentials(real) }] }],
+    })
+    await writeOciLayout(dir, image, { tag: 't' })
     const { detectors, filters } = await loadDetection({ config: {} })
     const result = await scanReference({ reference: `oci:${dir}:t`, sources: [ociLayoutSource()], detectors, filters })
-    expect(result.total_findings).toBe(1)
-    expect(result.suppressed_findings.map((finding) => [finding.detector_name, finding.disposition_reason])).toEqual([
+    expect(result.findings.map((finding) => [finding.detector_name, finding.occurrences[0].file_path]).sort()).toEqual([
+      ['aws-access-key-id', 'root/.aws/credentials'],
+      ['aws-secret-access-key', 'root/.aws/credentials'],
+    ])
+    expect(result.suppressed_findings.map((finding) => [finding.detector_name, finding.disposition_reason]).sort()).toEqual([
       ['aws-access-key-id', 'canary token (account 992382622183, canarytokens.org)'],
+      ['aws-secret-access-key', 'canary token (the secret key of a canary key id)'],
     ])
   })
 })

@@ -73,6 +73,20 @@ const KEY_ID_ANYWHERE = new RegExp(`(?<![A-Za-z0-9])${KEY_ID}(?![A-Za-z0-9])`, '
 /** how far from a key id its secret may sit: a credentials file, an env block, a JSON object */
 const PAIR_WINDOW = 400
 
+/** Whether a canary key id sits within reach of `index` (the same credentials block or env file). */
+const canaryKeyIdNear = (text: string, index: number): boolean => {
+  const window = text.slice(Math.max(0, index - PAIR_WINDOW), index + PAIR_WINDOW)
+  for (const id of window.matchAll(KEY_ID_ANYWHERE)) if (awsCanaryService(id[0])) return true
+  return false
+}
+
+/**
+ * A keyed secret access key: graded low beside a canary key id, as the paired one is. Only a canary
+ * makes an AWS secret key low, which is how the canary filter (plugins/filters/canary.ts) knows it.
+ */
+const gradeSecretKey = (value: string, match: RegExpExecArray): boolean | 'low' =>
+  looksLikeSecretKey(value) && (canaryKeyIdNear(match.input, match.index) ? 'low' : true)
+
 function* secretsBesideKeyIds(chunk: ScanChunk): Iterable<DetectorMatch> {
   const seen = new Set<number>()
   for (const id of chunk.text.matchAll(KEY_ID_ANYWHERE)) {
@@ -124,7 +138,7 @@ export const awsDetectors: DetectorDefinition[] = [
       tail: '(?![A-Za-z0-9/+=])',
       gap: 8,
     }),
-    validate: looksLikeSecretKey,
+    validate: gradeSecretKey,
     examples: [
       'aws_secret_access_key = q8Hk2Vd9Lm3Pz7Rt5Wx1Nb6Yc4Gf0Js8Ae2Ku7Tb',
       'ENV AWS_SECRET_ACCESS_KEY=Zr4/Tp9Xk2Mw7Qv1Bn5Hs8Ld3Fg6Jc0Ay4Ue9Io+',

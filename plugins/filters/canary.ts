@@ -1,8 +1,8 @@
 /**
  * Canary tokens: AWS keys minted by canarytokens.org (and look-alike services) as tripwires. Using
  * one alerts whoever planted it; it grants nothing. A key whose account id (decoded offline from
- * the key id) is a known canary account is reported as a canary, not a leak. A secret access key
- * is judged by the key id on its line, when there is one.
+ * the key id) is a known canary account is reported as a canary, not a leak, and so is the secret
+ * access key beside it.
  */
 import type { Filter, MatchContext } from '../../core/contracts.ts'
 import { AWS_CANARY_ACCOUNT_IDS, awsAccountIdFromKeyId } from '../detectors/aws.ts'
@@ -19,12 +19,18 @@ const canaryIn = (text: string): { account: string; service: string } | undefine
   return undefined
 }
 
+const SECRET_KEY_DETECTORS = new Set(['aws-secret-access-key', 'aws-secret-access-key-paired'])
+
 export const canaryFilter = (): Filter => ({
   name: 'canary',
   classify(match: MatchContext) {
-    // a key id is the value itself; a secret key is known by the key id beside it
+    // a key id is the value itself; a secret key is known by the key id on its line
     const canary = canaryIn(match.value) ?? (match.detectorId.startsWith('aws') ? canaryIn(match.line) : undefined)
-    if (!canary) return undefined
-    return { disposition: 'suppressed', reason: `canary token (account ${canary.account}, ${canary.service})` }
+    if (canary) return { disposition: 'suppressed', reason: `canary token (account ${canary.account}, ${canary.service})` }
+    // a secret key on another line than its canary key id: the AWS detectors grade those, and only those, low
+    if (SECRET_KEY_DETECTORS.has(match.detectorId) && match.confidence === 'low') {
+      return { disposition: 'suppressed', reason: 'canary token (the secret key of a canary key id)' }
+    }
+    return undefined
   },
 })
