@@ -89,6 +89,7 @@ describe('one secret is one finding, and the most specific detector names it', (
               { path: 'etc/app/upstream.conf', content: `proxy_set_header Authorization "Bearer ${jwt}";\n` },
               { path: 'home/app/.npmrc', content: `registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken=${npm}\n` },
               { path: 'home/app/.git-credentials', content: `https://ci-bot:${sharedToken}@github.com\n` },
+              { path: 'srv/worker/.env', content: `DB_HOST=db.internal\nDB_PASSWORD=${password}\n` },
             ],
           },
         ],
@@ -109,7 +110,17 @@ describe('one secret is one finding, and the most specific detector names it', (
 
   it('reports the password of a postgres URI once, as a postgres connection URI', () => {
     expect(detectorsAt(result, 'srv/api/config/database.yml')).toEqual(['postgres-connection-uri'])
-    expect(result.findings.find((finding) => finding.detector_name === 'postgres-connection-uri')?.value).toContain(password)
+    expect(result.findings.find((finding) => finding.detector_name === 'postgres-connection-uri')?.value).toBe(password)
+  })
+
+  it('merges a password found by the postgres URI rule and by the generic rule into one finding, named by the specific one', () => {
+    const found = result.findings.filter((finding) => finding.value === password)
+    expect(found).toHaveLength(1)
+    expect(found[0].detector_name).toBe('postgres-connection-uri')
+    expect(found[0].occurrences.map((occurrence) => [occurrence.detector_name, occurrence.file_path]).sort()).toEqual([
+      ['generic-credential', 'srv/worker/.env'],
+      ['postgres-connection-uri', 'srv/api/config/database.yml'],
+    ])
   })
 
   it('reports a Slack webhook URL as a Slack webhook', () => {
@@ -147,7 +158,7 @@ describe('one secret is one finding, and the most specific detector names it', (
 
   it('reports nothing else: every finding is one of the planted secrets', () => {
     const planted = [github, aws.id, aws.secret, stripe, slack, jwt, npm, sharedToken, webhook]
-    const unexpected = result.findings.filter((finding) => !planted.includes(finding.value ?? '') && !(finding.value ?? '').includes(password) && !finding.value?.startsWith('-----BEGIN'))
+    const unexpected = result.findings.filter((finding) => !planted.includes(finding.value ?? '') && finding.value !== password && !finding.value?.startsWith('-----BEGIN'))
     expect(unexpected.map((finding) => `${finding.detector_name}: ${finding.occurrences[0].context_snippet}`)).toEqual([])
     expect(result.total_findings).toBe(12)
     expect(result.suppressed_findings_count).toBe(0)
