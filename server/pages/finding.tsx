@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 /** One finding: what it is, where it was seen, and every occurrence with its layer, path, line and build step. */
 import type { FindingDetail } from '../../plugins/sinks/finding-queries.ts'
 import { Badge, Layout, shortDigest, when } from './layout.tsx'

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 /** The frame of every page: a header with the navigation, the stylesheet, nothing else to load. */
 import type { Child } from 'hono/jsx'
 

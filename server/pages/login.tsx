@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 /** The token form: pages cannot send an Authorization header, so the token goes in a cookie. */
 import { Layout } from './layout.tsx'
 

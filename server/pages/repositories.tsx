@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 /** The home page: every repository scanned so far, and the scan form. */
 import type { Page, RepositorySummary } from '../../plugins/sinks/finding-queries.ts'
 import { Layout, when } from './layout.tsx'

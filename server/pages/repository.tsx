@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 /** A repository: its scan runs, newest first, and its findings (actionable, suppressed or all). */
 import type { Page, RepositorySummary, ScanRunSummary, StoredFinding } from '../../plugins/sinks/finding-queries.ts'
 import { Badge, Layout, shortDigest, when } from './layout.tsx'

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 /** The scan form, and a scan's page: live status while it runs, then what it found. */
 import type { ScanResult } from '../../core/result.ts'
 import { Badge, Layout, shortDigest, when } from './layout.tsx'

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 /**
  * The web pages, server-rendered with hono/jsx: no build step, no client script. The scan form
  * posts here (same checks as the API: admission, SSRF guard, queue bound), then the scan's page
