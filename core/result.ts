@@ -46,9 +46,22 @@ export interface Occurrence {
   /** redacted line around the match */
   context_snippet: string
   present_in_final_image: boolean
+  /** only for `source_type: 'zombie_layer'`: the tag move that left the layer unreferenced (`layerleak watch`) */
+  zombie?: ZombieOrigin
   /** only with LAYERLEAK_PERSIST_RAW_SECRETS=1 */
   value?: string
   raw_context_snippet?: string
+}
+
+/** Where a zombie layer came from: the tag that moved off the image holding it. */
+export interface ZombieOrigin {
+  tag: string
+  /** the digest the tag pointed at before (an index or an image manifest) */
+  old_manifest_digest: string
+  /** the digest it points at now */
+  new_manifest_digest: string
+  /** when the move was seen (the tag moved at or before this time) */
+  moved_at: string
 }
 
 export interface Finding {
