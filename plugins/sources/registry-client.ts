@@ -96,6 +96,11 @@ export interface RegistryClient {
   headManifest(repo: RepositoryName, reference: string, options?: RequestOptions): Promise<ManifestHead>
   /** a small blob (a config), read whole and verified */
   getBlobBytes(repo: RepositoryName, digest: string, maxBytes?: number, options?: RequestOptions): Promise<Uint8Array>
+  /**
+   * Whether the repository still serves a blob, asked with HEAD (no bytes move): its size when it
+   * does; NOT_FOUND when it does not (a zombie layer collected, say)
+   */
+  headBlob(repo: RepositoryName, digest: string, options?: RequestOptions): Promise<{ size?: number }>
   /** a blob's raw bytes as they stream; not hashed here (the layer reader verifies) */
   openBlob(repo: RepositoryName, digest: string, options?: RequestOptions & { expectedSize?: number }): Promise<ReadableStream<Uint8Array>>
   listTags(repo: RepositoryName, options?: RequestOptions & { pageSize?: number; maxTags?: number; maxResponseBytes?: number }): Promise<TagList>
@@ -276,6 +281,13 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
       const response = await call(repo, { method: 'GET', url: urlOf(repo, `blobs/${digest}`), signal }, { maxBytes, limitName: 'max_config_bytes' }, what)
       verifyDigest(response.bytes, digest, what)
       return response.bytes
+    },
+
+    async headBlob(repo, digest, { signal } = {}) {
+      const what = `blob ${digest} of ${repo.registry}/${repo.repository}`
+      const response = await call(repo, { method: 'HEAD', url: urlOf(repo, `blobs/${digest}`), signal }, {}, what, 'free')
+      const size = Number(response.headers.get('content-length') ?? Number.NaN)
+      return Number.isFinite(size) ? { size } : {}
     },
 
     async openBlob(repo, digest, { signal, expectedSize } = {}) {
