@@ -9,11 +9,13 @@ import { demoCommand } from './demo.ts'
 import { detectorsCommand } from './detectors.ts'
 import { exploreCommand } from './explore.ts'
 import { fsCommand } from './fs.ts'
+import { historyCommand } from './history.ts'
 import { layersCommand } from './layers.ts'
 import { peekCommand } from './peek.ts'
 import { pullCommand } from './pull.ts'
 import { scanCommand } from './scan.ts'
 import { serveCommand } from './serve.ts'
+import { watchCommand } from './watch.ts'
 import { packageVersion } from './version.ts'
 
 const main = defineCommand({
@@ -34,6 +36,8 @@ const main = defineCommand({
     detectors: detectorsCommand,
     baseline: baselineCommand,
     serve: serveCommand,
+    watch: watchCommand,
+    history: historyCommand,
   },
 })
 
