@@ -28,6 +28,12 @@ const migrationsCopy = async (): Promise<string> => {
   return dir
 }
 
+const realFiles = await readMigrationFiles()
+/** the version after the last real migration, and a file of it named `NNNN_<name>.up.sql` */
+const nextVersion = realFiles.at(-1)!.version + 1
+const nextFile = (name: string) => `${String(nextVersion).padStart(4, '0')}_${name}.up.sql`
+const allApplied = realFiles.map(() => 'applied')
+
 const tableExists = async (database: LayerleakDatabase, table: string): Promise<boolean> => {
   const { rows } = await sql<{ found: string | null }>`select to_regclass(${table})::text as found`.execute(database.db)
   return rows[0].found !== null
@@ -76,14 +82,14 @@ describe.each(backends)('migrations on $name', (backend) => {
   it('status lists applied and pending migrations without changing anything', async () => {
     const dir = await migrationsCopy()
     const database = await fresh()
-    expect((await migrationStatus(database.db, { migrationsDir: dir })).map((entry) => entry.state)).toEqual(['pending'])
+    expect((await migrationStatus(database.db, { migrationsDir: dir })).map((entry) => entry.state)).toEqual(realFiles.map(() => 'pending'))
     expect(await tableExists(database, 'layerleak_migrations')).toBe(false)
     await migrateUp(database.db, { migrationsDir: dir })
-    await writeFile(join(dir, '0002_add_notes.up.sql'), 'alter table repositories add column notes text;\n')
+    await writeFile(join(dir, nextFile('add_notes')), 'alter table repositories add column notes text;\n')
     const status = await migrationStatus(database.db, { migrationsDir: dir })
     expect(status.map((entry) => [entry.version, entry.name, entry.state])).toEqual([
-      [1, 'initial', 'applied'],
-      [2, 'add_notes', 'pending'],
+      ...realFiles.map((file) => [file.version, file.name, 'applied']),
+      [nextVersion, 'add_notes', 'pending'],
     ])
     expect(status[0].applied_at).toMatch(/^\d{4}-\d\d-\d\dT/)
   })
@@ -93,23 +99,23 @@ describe.each(backends)('migrations on $name', (backend) => {
     const database = await fresh()
     await migrateUp(database.db, { migrationsDir: dir })
     await writeFile(join(dir, '0001_initial.up.sql'), `${await readFile(join(dir, '0001_initial.up.sql'), 'utf8')}\n-- an edit\n`)
-    await writeFile(join(dir, '0002_add_notes.up.sql'), 'alter table repositories add column notes text;\n')
+    await writeFile(join(dir, nextFile('add_notes')), 'alter table repositories add column notes text;\n')
     const failure = await migrateUp(database.db, { migrationsDir: dir }).catch((error: unknown) => error)
     expect(isLayerleakError(failure, 'MIGRATION_ERROR')).toBe(true)
     expect((failure as Error).message).toContain('0001_initial')
     expect((failure as Error).message).toMatch(/changed after it was applied/)
-    expect((await migrationStatus(database.db, { migrationsDir: dir })).map((entry) => entry.state)).toEqual(['modified', 'pending'])
+    expect((await migrationStatus(database.db, { migrationsDir: dir })).map((entry) => entry.state)).toEqual(['modified', ...allApplied.slice(1), 'pending'])
   })
 
   it('a migration that fails leaves nothing of itself and is not recorded', async () => {
     const dir = await migrationsCopy()
     const database = await fresh()
-    await writeFile(join(dir, '0002_broken.up.sql'), 'create table half_done (id int);\ninsert into no_such_table values (1);\n')
+    await writeFile(join(dir, nextFile('broken')), 'create table half_done (id int);\ninsert into no_such_table values (1);\n')
     const failure = await migrateUp(database.db, { migrationsDir: dir }).catch((error: unknown) => error)
     expect(isLayerleakError(failure, 'MIGRATION_ERROR')).toBe(true)
-    expect((failure as Error).message).toContain('0002_broken.up.sql')
+    expect((failure as Error).message).toContain(nextFile('broken'))
     expect(await tableExists(database, 'half_done')).toBe(false)
-    expect((await migrationStatus(database.db, { migrationsDir: dir })).map((entry) => entry.state)).toEqual(['applied', 'pending'])
+    expect((await migrationStatus(database.db, { migrationsDir: dir })).map((entry) => entry.state)).toEqual([...allApplied, 'pending'])
   })
 })
 
@@ -130,8 +136,11 @@ describe('a server database', () => {
     const database = await server.fresh()
     opened.push(database)
     await migrateUp(database.db, { migrationsDir: dir })
-    await writeFile(join(dir, '0002_add_notes.up.sql'), 'alter table repositories add column notes text;\n')
-    await expect(openDatabase({ url: database.url, migrationsDir: dir })).rejects.toMatchObject({ code: 'SCHEMA_OUT_OF_DATE', message: expect.stringContaining('0002_add_notes') })
+    await writeFile(join(dir, nextFile('add_notes')), 'alter table repositories add column notes text;\n')
+    await expect(openDatabase({ url: database.url, migrationsDir: dir })).rejects.toMatchObject({
+      code: 'SCHEMA_OUT_OF_DATE',
+      message: expect.stringContaining(nextFile('add_notes').replace('.up.sql', '')),
+    })
     await migrateUp(database.db, { migrationsDir: dir })
     const current = await openDatabase({ url: database.url, migrationsDir: dir })
     opened.push(current)
@@ -214,7 +223,7 @@ describe('layerleak migrate', () => {
     expect(await runMigrate({ action: 'status', args: {}, env, write, error, json: true })).toBe(0)
     const status = JSON.parse(output.join('')) as { kind: string; migrations: Array<{ name: string; state: string }> }
     expect(status.kind).toBe('server')
-    expect(status.migrations.map((entry) => [entry.name, entry.state])).toEqual([['initial', 'applied']])
+    expect(status.migrations.map((entry) => [entry.name, entry.state])).toEqual(realFiles.map((file) => [file.name, 'applied']))
   })
 
   it('reports a broken database URL on stderr with exit code 1', async () => {
