@@ -66,7 +66,8 @@ export const renderPass = (pass: RepositoryPass): string => {
     if (occurrence.context_snippet) lines.push(`           ${truncate(occurrence.context_snippet, 110)}`)
   }
   if (pass.suppressed_findings_count > 0) lines.push(`  ${pass.suppressed_findings_count} suppressed (likely test fixtures, examples or placeholders)`)
-  for (const diagnostic of pass.diagnostics.filter((entry) => entry.code !== 'attestation_skipped')) lines.push(`  ${diagnostic.code}: ${diagnostic.message}`)
+  // the moves and zombie layers above already say what `zombie_layers` says
+  for (const diagnostic of pass.diagnostics.filter((entry) => entry.code !== 'attestation_skipped' && entry.code !== 'zombie_layers')) lines.push(`  ${diagnostic.code}: ${diagnostic.message}`)
   return `${lines.join('\n')}\n`
 }
 
@@ -175,7 +176,7 @@ export const watchCommand = defineCommand({
   meta: { name: 'watch', description: 'follow every tag of repositories; when a tag moves, find, scan and track the layers it left behind (zombie layers)' },
   args: {
     repository: { type: 'positional', description: 'repositories to watch (alpine, ghcr.io/org/app, localhost:5000/team/app); more may follow', required: true },
-    interval: { type: 'string', description: `time between passes: 30s, 10m, 1h (default ${DEFAULT_INTERVAL})`, default: DEFAULT_INTERVAL },
+    interval: { type: 'string', description: 'time between the starts of two passes: 30s, 10m, 1h', default: DEFAULT_INTERVAL },
     once: { type: 'boolean', description: 'one pass, then exit: 0 nothing found, 2 actionable zombie findings, 1 error' },
     format: { type: 'string', description: 'text | json (one JSON object per repository and pass)', default: 'text' },
     config: { type: 'string', description: 'config file (default: layerleak.config.{ts,js,json} in the working directory)' },

@@ -261,9 +261,16 @@ export const zombieScanResult = (input: ZombieResultInput): ScanResult => {
   if (platformResults.length > 0 && platformResults.every((result) => result.status === 'failed')) status = 'failed'
   else if (platformResults.some((result) => result.status !== 'completed')) status = 'partial'
   const resolved = `${input.repository}@${move.oldDigest}`
+  // said first, so whoever lists scans sees why an image no tag names was scanned
+  diagnostics.unshift({
+    code: 'zombie_layers',
+    scope: 'scan',
+    subject: move.tag,
+    message: `layers of ${resolved} that ${input.repository}:${move.tag} left behind when it moved to ${move.newDigest} (by ${origin.moved_at}): no tag references them, the registry still serves them`,
+  })
   return {
     result_schema_version: RESULT_SCHEMA_VERSION,
-    requested_reference: `${input.repository}:${move.tag}`,
+    requested_reference: resolved,
     repository: input.repository,
     registry: input.registry,
     mode: 'reference',

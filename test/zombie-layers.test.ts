@@ -169,7 +169,9 @@ describe('the scan result of a move’s zombie layers', () => {
       finishedAt: at(12),
     })
 
-    expect(result).toMatchObject({ mode: 'reference', status: 'completed', resolved_reference: `registry.example/team/app@${move.oldDigest}`, tag_results: [] })
+    const old = `registry.example/team/app@${move.oldDigest}`
+    expect(result).toMatchObject({ mode: 'reference', status: 'completed', requested_reference: old, resolved_reference: old, tag_results: [] })
+    expect(result.diagnostics[0]).toMatchObject({ code: 'zombie_layers', subject: 'latest', message: expect.stringContaining(`registry.example/team/app:latest left behind when it moved to ${move.newDigest}`) })
     expect(result.targets).toEqual([expect.objectContaining({ digest: move.oldDigest, tags: [], platform_results: [expect.objectContaining({ manifest_digest: digest('old-amd64'), platform: 'linux/amd64', layers_scanned: 1 })] })])
     expect(result.findings).toHaveLength(1)
     const [finding] = result.findings
