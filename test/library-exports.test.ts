@@ -7,7 +7,7 @@ describe('layerleak as a library', () => {
       'defineConfig', 'defineDetector', 'scanReference', 'LayerleakError',
       'registrySource', 'ociLayoutSource', 'dockerArchiveSource',
       'fixturesFilter', 'allowlistFilter', 'baselineFilter', 'canaryFilter',
-      'jsonFileSink', 'sarifFileSink', 'postgresSink', 'builtinDetectors', 'createApp',
+      'jsonFileSink', 'sarifFileSink', 'postgresSink', 'builtinDetectors',
     ]) {
       expect(layerleak, name).toHaveProperty(name)
     }
