@@ -11,6 +11,7 @@ import { exploreCommand } from './explore.ts'
 import { fsCommand } from './fs.ts'
 import { historyCommand } from './history.ts'
 import { layersCommand } from './layers.ts'
+import { migrateCommand } from './migrate.ts'
 import { peekCommand } from './peek.ts'
 import { pullCommand } from './pull.ts'
 import { scanCommand } from './scan.ts'
@@ -33,6 +34,7 @@ const main = defineCommand({
     cat: catCommand,
     pull: pullCommand,
     explore: exploreCommand,
+    migrate: migrateCommand,
     detectors: detectorsCommand,
     baseline: baselineCommand,
     serve: serveCommand,
