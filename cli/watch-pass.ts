@@ -15,23 +15,9 @@ import { isLayerleakError, LayerleakError, toLayerleakError } from '../core/erro
 import { scanLayer } from '../core/layer-scanner.ts'
 import type { Limits } from '../core/limits.ts'
 import type { NestedArchiveOptions } from '../core/nested-archives.ts'
-import { formatPlatform } from '../core/platform.ts'
 import type { Diagnostic, Finding, ScanResult } from '../core/result.ts'
 import type { TextScanner } from '../core/text-scanner.ts'
-import {
-  afterCheck,
-  detectTagMove,
-  findingsInLayer,
-  type ImageLayers,
-  needsRecheck,
-  type ScannedZombie,
-  stillTaggedAs,
-  type TagMove,
-  type ZombieCandidate,
-  zombieCandidates,
-  zombieScanResult,
-  type ZombieStatus,
-} from '../core/zombie-layers.ts'
+import { afterCheck, detectTagMove, findingsInLayer, needsRecheck, type ScannedZombie, type TagMove, zombieScanResult, type ZombieStatus } from '../core/zombie-layers.ts'
 import type { LayerleakDatabase } from '../plugins/sinks/database.ts'
 import {
   ensureRepository,
@@ -41,15 +27,16 @@ import {
   readTagHistory,
   readZombieLayers,
   recordTagPass,
-  type StoredMove,
   type StoredZombie,
   updateZombieLayer,
+  type ZombieUpdate,
 } from '../plugins/sinks/history-queries.ts'
 import { persistScanResult } from '../plugins/sinks/postgres.ts'
-import { buildStepsForLayers, type ParsedManifest, parseImageConfig, parseManifest, selectPlatforms } from '../plugins/sources/image-manifest.ts'
+import type { ParsedManifest } from '../plugins/sources/image-manifest.ts'
 import { type ImageReference, imageReference, parseImageReference } from '../plugins/sources/image-reference.ts'
 import { makeLayer } from '../plugins/sources/layer-reader.ts'
 import type { RegistryClient } from '../plugins/sources/registry-client.ts'
+import { analyseMove } from './move-analysis.ts'
 
 /** a move whose manifests could not be read is tried again on this many passes */
 const MAX_ANALYSIS_ATTEMPTS = 3
@@ -156,6 +143,17 @@ const zombieReport = (zombie: StoredZombie, status: ZombieStatus, previous: Zomb
   ...(detail ? { detail } : {}),
 })
 
+/** A stored zombie as the scan result wants it. */
+const asCandidate = (zombie: StoredZombie): ScannedZombie['layer'] => ({
+  digest: zombie.layerDigest,
+  mediaType: zombie.mediaType,
+  size: zombie.size ?? 0,
+  sourceManifestDigest: zombie.sourceManifestDigest,
+  platform: zombie.platform,
+  layerIndex: zombie.layerIndex,
+  buildStep: zombie.buildStep,
+})
+
 /** Watches one repository for one pass. Failures of single tags or layers are reported in the pass; a failure of the whole pass throws. */
 export const watchRepositoryPass = async (repositoryText: string, context: WatchContext): Promise<RepositoryPass> => {
   const now = context.now ?? (() => new Date())
@@ -226,80 +224,19 @@ export const watchRepositoryPass = async (repositoryText: string, context: Watch
 
   // 3. which layers each move orphaned
   const at = (digest: string) => imageReference({ registry: reference.registry, repository: reference.repository, digest })
-  const manifestOf = (digest: string): Promise<ParsedManifest> => {
-    let pending = manifests.get(digest)
-    if (!pending) {
-      pending = client
-        .getManifest(at(digest), digest, { ...(signal ? { signal } : {}), maxBytes: limits.maxManifestBytes })
-        .then((fetched) => parseManifest(fetched.bytes, fetched.mediaType, `manifest ${reference.name}@${digest}`))
-      manifests.set(digest, pending)
-      // a failure is not remembered: the next pass asks again
-      pending.catch(() => manifests.delete(digest))
-    }
-    return pending
-  }
-  const imagesOf = async (digest: string): Promise<(ImageLayers & { configDigest: string })[]> => {
-    const top = await manifestOf(digest)
-    if (top.kind === 'manifest') return [{ manifestDigest: digest, platform: '', configDigest: top.config.digest, layers: top.layers }]
-    const images: (ImageLayers & { configDigest: string })[] = []
-    for (const entry of selectPlatforms(top.manifests, undefined, () => {}, `${reference.name}@${digest}`)) {
-      const parsed = await manifestOf(entry.digest)
-      if (parsed.kind === 'manifest') images.push({ manifestDigest: entry.digest, platform: formatPlatform(entry.platform), configDigest: parsed.config.digest, layers: parsed.layers })
-    }
-    return images
-  }
-  /** the build step of each candidate, and the platform of a single-platform image, from the old image's config */
-  const describeCandidates = async (images: (ImageLayers & { configDigest: string })[], candidates: ZombieCandidate[]) => {
-    const described: (ZombieCandidate & { buildStep: string })[] = []
-    for (const image of images) {
-      const mine = candidates.filter((candidate) => candidate.sourceManifestDigest === image.manifestDigest)
-      if (mine.length === 0) continue
-      let steps: string[] = []
-      let platform = image.platform
-      try {
-        const config = parseImageConfig(await client.getBlobBytes(at(image.configDigest), image.configDigest, limits.maxConfigBytes, signal ? { signal } : {}), image.configDigest)
-        steps = buildStepsForLayers(config.history, image.layers.length)
-        platform ||= formatPlatform(config.platform)
-      } catch (error) {
-        if (aborted(context, error)) throw error
-        report({ code: 'config_failed', scope: 'target', subject: image.configDigest, message: `the config of ${image.manifestDigest} could not be read (build steps unknown): ${toLayerleakError(error).message}` })
-      }
-      for (const candidate of mine) described.push({ ...candidate, platform: candidate.platform || platform, buildStep: steps[candidate.layerIndex] ?? '' })
-    }
-    return described
-  }
-  const analyse = async (move: StoredMove): Promise<void> => {
-    const done = (note?: string, zombies?: (ZombieCandidate & { buildStep: string })[]) => finishMoveAnalysis(db, move, repositoryId, { done: true, ...(note ? { note } : {}), ...(zombies ? { zombies } : {}) }, now())
-    const taggedAs = stillTaggedAs(move.oldDigest, current, move.tag)
-    if (taggedAs) return done(`the old image is still tagged ${taggedAs}: none of its layers is orphaned`)
-    let old: Awaited<ReturnType<typeof imagesOf>>
-    let fresh: Awaited<ReturnType<typeof imagesOf>>
+  const analysis = { client, repository: reference, limits, manifests, ...(signal ? { signal } : {}), report }
+  for (const move of await movesToAnalyze(db, repositoryId, MAX_ANALYSIS_ATTEMPTS)) {
     try {
-      old = await imagesOf(move.oldDigest)
+      const { note, zombies } = await analyseMove(move, current, analysis)
+      await finishMoveAnalysis(db, move, repositoryId, { done: true, ...(note ? { note } : {}), zombies }, now())
     } catch (error) {
       if (aborted(context, error)) throw error
-      if (isLayerleakError(error, 'NOT_FOUND')) return done('the old manifest is gone from the registry: its layers cannot be listed')
-      return failed(move, error)
+      const message = toLayerleakError(error).message
+      const last = move.analysisAttempts + 1 >= MAX_ANALYSIS_ATTEMPTS
+      report({ code: 'move_analysis_failed', scope: 'tag', subject: move.tag, message: `the layers of ${move.oldDigest} and ${move.newDigest} could not be compared${last ? '' : ' (tried again next pass)'}: ${message}` })
+      await finishMoveAnalysis(db, move, repositoryId, { done: last, note: `the layers could not be compared: ${message}` }, now())
     }
-    try {
-      fresh = await imagesOf(move.newDigest)
-    } catch (error) {
-      if (aborted(context, error)) throw error
-      if (isLayerleakError(error, 'NOT_FOUND')) return done('the new manifest is gone from the registry (the tag moved again): a later move covers it')
-      return failed(move, error)
-    }
-    const { candidates, skipped } = zombieCandidates(old, fresh)
-    for (const layer of skipped) report({ code: 'zombie_layer_skipped', scope: 'layer', subject: layer.digest, message: `layer ${layer.digest} of ${move.oldDigest} (${layer.mediaType}) is orphaned but not scanned: ${layer.reason}` })
-    if (candidates.length === 0) return done('every layer of the old image is still in the new one')
-    await done(undefined, await describeCandidates(old, candidates))
   }
-  const failed = async (move: StoredMove, error: unknown) => {
-    const message = toLayerleakError(error).message
-    const last = move.analysisAttempts + 1 >= MAX_ANALYSIS_ATTEMPTS
-    report({ code: 'move_analysis_failed', scope: 'tag', subject: move.tag, message: `the layers of ${move.oldDigest} and ${move.newDigest} could not be compared${last ? '' : ' (tried again next pass)'}: ${message}` })
-    await finishMoveAnalysis(db, move, repositoryId, { done: last, note: `the layers could not be compared: ${message}` }, now())
-  }
-  for (const move of await movesToAnalyze(db, repositoryId, MAX_ANALYSIS_ATTEMPTS)) await analyse(move)
 
   // 4. every zombie known and not gone: HEAD (one per digest)
   const zombies = await readZombieLayers(db, repositoryId)
@@ -344,16 +281,18 @@ export const watchRepositoryPass = async (repositoryText: string, context: Watch
   }
 
   // 5. read the retrievable zombies, one stored scan per move
-  const readThisPass = new Map<string, { at: Date; findings: number; suppressed: number; scanRunId: number | null }>()
+  const readThisPass = new Map<string, NonNullable<ZombieUpdate['scanned']>>()
   const byMove = new Map<number, StoredZombie[]>()
   for (const zombie of toScan) byMove.set(zombie.tagMoveId, [...(byMove.get(zombie.tagMoveId) ?? []), zombie])
   for (const group of byMove.values()) {
-    const reading = group.filter((zombie, i) => !readThisPass.has(zombie.layerDigest) && group.findIndex((other) => other.layerDigest === zombie.layerDigest) === i)
+    // a move orphans a layer once (one row per move and layer); another move may have read it already
+    const reading = group.filter((zombie) => !readThisPass.has(zombie.layerDigest))
     const startedMove = now()
     const outcomes = await mapConcurrent(reading, context.layerConcurrency ?? 2, async (zombie) => {
-      const layer = makeLayer({ digest: zombie.layerDigest, mediaType: zombie.mediaType, size: zombie.size ?? 0 }, zombie.layerIndex, (open?: OpenOptions) =>
-        client.openBlob(at(zombie.layerDigest), zombie.layerDigest, { ...(anySignal(signal, open?.signal) ? { signal: anySignal(signal, open?.signal) } : {}), ...(zombie.size !== null ? { expectedSize: zombie.size } : {}) }),
-      )
+      const layer = makeLayer({ digest: zombie.layerDigest, mediaType: zombie.mediaType, size: zombie.size ?? 0 }, zombie.layerIndex, (open?: OpenOptions) => {
+        const stop = anySignal(signal, open?.signal)
+        return client.openBlob(at(zombie.layerDigest), zombie.layerDigest, { ...(stop ? { signal: stop } : {}), ...(zombie.size !== null ? { expectedSize: zombie.size } : {}) })
+      })
       const outcome = await scanLayer(layer, { scanner: context.scanner, limits, ...(context.archives ? { archives: context.archives } : {}), ...(signal ? { signal } : {}) })
       return { zombie, outcome }
     })
@@ -366,65 +305,45 @@ export const watchRepositoryPass = async (repositoryText: string, context: Watch
       await updateZombieLayer(db, zombie.id, { status: 'gone', checkedAt: finished })
       pass.zombie_layers.push(zombieReport(zombie, 'gone', isNew(zombie) ? undefined : zombie.status))
     }
-    let result: ScanResult | undefined
-    let scanRunId: number | null = null
     if (read.length > 0) {
       const first = group[0]
-      const scanned: ScannedZombie[] = read.map(({ zombie, outcome }) => ({
-        layer: {
-          digest: zombie.layerDigest,
-          mediaType: zombie.mediaType,
-          size: zombie.size ?? 0,
-          sourceManifestDigest: zombie.sourceManifestDigest,
-          platform: zombie.platform,
-          layerIndex: zombie.layerIndex,
-          buildStep: zombie.buildStep,
-        },
-        outcome,
-      }))
-      result = zombieScanResult({
+      const result = zombieScanResult({
         repository: reference.name,
         registry: reference.registry,
         move: { tag: first.tag, oldDigest: first.oldManifestDigest, newDigest: first.newManifestDigest, movedAt: first.movedAt, oldMediaType: '' },
-        scanned,
+        scanned: read.map(({ zombie, outcome }) => ({ layer: asCandidate(zombie), outcome })),
         filters: context.filters,
         assemble: { persistRawSecrets: context.persistRawSecrets ?? false, ...(context.fingerprintKey ? { fingerprintKey: context.fingerprintKey } : {}) },
         scanner: context.scannerInfo,
         startedAt: startedMove,
         finishedAt: finished,
       })
-      scanRunId = (await persistScanResult(context.database.db, result)).scanRunId
+      const { scanRunId } = await persistScanResult(context.database.db, result)
       await context.onResult?.(result)
       pass.findings.push(...result.findings)
       pass.suppressed_findings_count += result.suppressed_findings_count
       pass.diagnostics.push(...result.diagnostics)
-    }
-    for (const { zombie, outcome } of read) {
-      if (!result) break
-      if (outcome.error) {
-        await updateZombieLayer(db, zombie.id, { status: 'failed', checkedAt: finished, attempted: true, statusDetail: outcome.error.message })
-        pass.zombie_layers.push(zombieReport(zombie, 'failed', isNew(zombie) ? undefined : zombie.status, { findings: 0, suppressed: 0 }, outcome.error.message))
-        continue
+      for (const { zombie, outcome } of read) {
+        if (outcome.error) {
+          await updateZombieLayer(db, zombie.id, { status: 'failed', checkedAt: finished, attempted: true, statusDetail: outcome.error.message })
+          pass.zombie_layers.push(zombieReport(zombie, 'failed', isNew(zombie) ? undefined : zombie.status, { findings: 0, suppressed: 0 }, outcome.error.message))
+          continue
+        }
+        const counts = findingsInLayer(result, zombie.layerDigest)
+        const detail = outcome.limitHit ? `${outcome.limitHit} reached: the layer was read in part` : null
+        const scanned = { at: finished, findings: counts.actionable, suppressedFindings: counts.suppressed, scanRunId }
+        await updateZombieLayer(db, zombie.id, { status: 'scanned', checkedAt: finished, attempted: true, statusDetail: detail, scanned })
+        readThisPass.set(zombie.layerDigest, scanned)
+        pass.zombie_layers.push(zombieReport(zombie, 'scanned', isNew(zombie) ? undefined : zombie.status, { findings: counts.actionable, suppressed: counts.suppressed }, detail))
       }
-      const counts = findingsInLayer(result, zombie.layerDigest)
-      const detail = outcome.limitHit ? `${outcome.limitHit} reached: the layer was read in part` : null
-      await updateZombieLayer(db, zombie.id, {
-        status: 'scanned',
-        checkedAt: finished,
-        attempted: true,
-        statusDetail: detail,
-        scanned: { at: finished, findings: counts.actionable, suppressedFindings: counts.suppressed, scanRunId },
-      })
-      readThisPass.set(zombie.layerDigest, { at: finished, findings: counts.actionable, suppressed: counts.suppressed, scanRunId })
-      pass.zombie_layers.push(zombieReport(zombie, 'scanned', isNew(zombie) ? undefined : zombie.status, { findings: counts.actionable, suppressed: counts.suppressed }, detail))
     }
-    // the same layer orphaned twice in this group, or read under an earlier move this pass
+    // layers this move shares with a move read earlier in the pass
     for (const zombie of group) {
       if (reading.includes(zombie)) continue
       const earlier = readThisPass.get(zombie.layerDigest)
       if (!earlier) continue
-      await updateZombieLayer(db, zombie.id, { status: 'scanned', checkedAt: finished, scanned: { at: earlier.at, findings: earlier.findings, suppressedFindings: earlier.suppressed, scanRunId: earlier.scanRunId } })
-      pass.zombie_layers.push(zombieReport(zombie, 'scanned', isNew(zombie) ? undefined : zombie.status, { findings: earlier.findings, suppressed: earlier.suppressed }, 'read before, under another move'))
+      await updateZombieLayer(db, zombie.id, { status: 'scanned', checkedAt: finished, scanned: earlier })
+      pass.zombie_layers.push(zombieReport(zombie, 'scanned', isNew(zombie) ? undefined : zombie.status, { findings: earlier.findings, suppressed: earlier.suppressedFindings }, 'read before, under another move'))
     }
   }
   pass.finished_at = now().toISOString()

@@ -278,6 +278,30 @@ describe('watching with the embedded database', () => {
     expect(recorded.items[0].analysis_note).toBe('the old image is still tagged v1: none of its layers is orphaned')
   })
 
+  it('two tags moving off the same image orphan its layers twice, but each layer is downloaded once and its findings reported once', async () => {
+    const repository = uniqueRepository('zombie-twice')
+    const token = fakeGitHubToken()
+    const old = await buildImage({ layers: [base, { createdBy: 'COPY .git-credentials /root/', files: [{ path: 'root/.git-credentials', content: `https://ci:${token}@github.com\n` }] }] })
+    await pushImage(registry(), repository, old, ['latest', 'edge'])
+    await watchOnce([`${proxy.host}/${repository}`], storage)
+    await pushImage(registry(), repository, await buildImage({ layers: [base, app('twice')] }), ['latest', 'edge'])
+    proxy.reset()
+    const moved = await watchOnce([`${proxy.host}/${repository}`], storage)
+    expect(moved.code).toBe(2)
+    const [pass] = moved.passes
+    expect(pass.moves.map((move) => move.tag).sort()).toEqual(['edge', 'latest'])
+    const secretLayer = old.layers[1].digest
+    expect(pass.zombie_layers.map((zombie) => [zombie.tag, zombie.layer_digest, zombie.status, zombie.findings, zombie.detail ?? '']).sort()).toEqual(
+      [
+        ['edge', secretLayer, 'scanned', 1, expect.any(String)],
+        ['latest', secretLayer, 'scanned', 1, expect.any(String)],
+      ].sort(),
+    )
+    expect(pass.zombie_layers.filter((zombie) => zombie.detail === 'read before, under another move')).toHaveLength(1)
+    expect(pass.findings).toHaveLength(1)
+    expect(proxy.requests.filter((request) => request.method === 'GET' && request.path.endsWith(`/blobs/${secretLayer}`))).toHaveLength(1)
+  })
+
   it('for multi-platform images, a layer is a zombie when no platform of the new index has it', async () => {
     const repository = uniqueRepository('zombie-index')
     const token = fakeGitHubToken()
