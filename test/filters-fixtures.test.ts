@@ -242,3 +242,17 @@ describe('random secrets', () => {
     expect(placeholderReason('Tr0ub4dor&3')).toBeUndefined()
   })
 })
+
+describe("a secret scanner's own rule files", () => {
+  const filter = fixturesFilter()
+  const match = (path: string) => ({ detectorId: 'github-personal-access-token', confidence: 'high' as const, value: 'ghp_R4nd0mV4lu3Th4tIsN0tAPl4c3h0ld3rXYZ1', sourceType: 'file_final' as const, path, key: '', line: '' })
+
+  it('suppresses layerleak\'s catalog as installed or transpiled', () => {
+    expect(filter.classify(match('usr/lib/node_modules/layerleak/dist/plugins/detectors/source-hosting.js'))?.disposition).toBe('suppressed')
+    expect(filter.classify(match('app/node_modules/.cache/jiti/detectors-aws.c7d71f59.mjs'))?.disposition).toBe('suppressed')
+  })
+
+  it('does not suppress an application that merely has a detectors folder', () => {
+    expect(filter.classify(match('srv/app/plugins/detectors/config.js'))).toBeUndefined()
+  })
+})

@@ -45,8 +45,20 @@ const judgeValue = (match: MatchContext): Disposition | undefined => {
   return undefined
 }
 
-/** Where the value sits: a test or example directory, a template file, a test file. */
+/**
+ * Secret scanners' own rule files are full of example secrets by design: layerleak's catalog as
+ * installed (`node_modules/layerleak/…`) or transpiled by jiti, and gitleaks / TruffleHog rule sets.
+ */
+const SCANNER_RULES = [
+  /(^|\/)node_modules\/layerleak\/(dist\/)?plugins\/detectors\//,
+  /(^|\/)\.cache\/jiti\/detectors-[\w-]+\.[0-9a-f]+\.m?js$/,
+  /(^|\/)gitleaks(\.default)?\.toml$/,
+  /(^|\/)trufflehog\/pkg\/detectors\//,
+]
+
+/** Where the value sits: a scanner's rules, a test or example directory, a template file, a test file. */
 const judgePath = (path: string, segments: ReadonlySet<string>): Disposition | undefined => {
+  if (SCANNER_RULES.some((pattern) => pattern.test(path))) return suppress("a secret scanner's own detector examples")
   // nested archive members (`app.jar!inner/path`) are judged by every part of their path
   const parts = path.toLowerCase().split(/[/!]/)
   const name = parts[parts.length - 1]
