@@ -17,9 +17,12 @@ import { packageRegistryDetectors } from './package-registries.ts'
 import { paymentDetectors } from './payments.ts'
 import { privateKeyDetectors } from './private-keys.ts'
 import { sourceHostingDetectors } from './source-hosting.ts'
+import { structuredFileDetectors } from './structured-files.ts'
 import { tokenDetectors } from './tokens.ts'
 
 export const builtinDetectors: DetectorDefinition[] = [
+  // credentials files parsed as their format: their reading of a value wins any overlap
+  ...structuredFileDetectors,
   ...awsDetectors,
   ...cloudDetectors,
   ...sourceHostingDetectors,
