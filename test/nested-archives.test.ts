@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { fakeGitHubToken } from '../cli/demo-image.ts'
 import type { ArchiveMember } from '../core/nested-archives.ts'
+import { archiveLimitsOf, resolveSettings, settingsFromEnv } from '../core/settings.ts'
 import { buildImage, buildTar, whiteout } from '../plugins/sources/image-builder.ts'
 import { gzipReader, zipReader } from '../plugins/sources/nested-archives.ts'
 import { occurrencesOf, scanImageFromLayout } from './support/scan.ts'
@@ -158,6 +159,26 @@ describe('archives inside layers', () => {
     const image = await buildImage({ layers: [{ files: [{ path: 'app/app.jar', content: jar }, { path: 'app/current.jar', type: 'hardlink', linkname: 'app/app.jar' }] }] })
     const paths = occurrencesOf(await scanImageFromLayout(image)).map((o) => o.file_path)
     expect(paths.sort()).toEqual(['app/app.jar!application.properties', 'app/current.jar!application.properties'])
+  })
+
+  it('reads a credentials file inside an archive as its format', async () => {
+    const auth = Buffer.from('ci-bot:Xk29fLq8ZtWm4Rv7').toString('base64')
+    const tgz = gzipSync(await buildTar([{ path: 'home/ci/.docker/config.json', content: `{"auths": {"registry.acme-corp.io": {"auth": "${auth}"}}}` }]))
+    const [occurrence] = occurrencesOf(await scanImageFromLayout(await oneLayer([{ path: 'backup/home.tgz', content: tgz }]), { persistRawSecrets: true }))
+    expect(occurrence).toMatchObject({ detector_name: 'docker-config-auth', file_path: 'backup/home.tgz!home/ci/.docker/config.json', key: 'auth', value: 'Xk29fLq8ZtWm4Rv7' })
+  })
+
+  it('takes its bounds from LAYERLEAK_MAX_ARCHIVE_* settings', () => {
+    const settings = resolveSettings(settingsFromEnv({ LAYERLEAK_MAX_ARCHIVE_BYTES: '8MiB', LAYERLEAK_MAX_ARCHIVE_ENTRIES: '500', LAYERLEAK_MAX_ARCHIVE_DEPTH: '0' }))
+    expect(archiveLimitsOf(settings)).toEqual({ maxArchiveBytes: 8 * 1024 * 1024, maxArchiveEntries: 500, maxArchiveDepth: 0 })
+    expect(archiveLimitsOf(resolveSettings({}))).toEqual({ maxArchiveBytes: 64 * 1024 * 1024, maxArchiveEntries: 10_000, maxArchiveDepth: 3 })
+  })
+
+  it('opens no archive at depth 0, scanning each as bytes', async () => {
+    const zip = buildZip([{ path: 'inner.env', content: envFile(fakeGitHubToken()), method: 'stored' }])
+    const result = await scanImageFromLayout(await oneLayer([{ path: 'opt/plain.zip', content: zip }]), { archiveLimits: { maxArchiveDepth: 0 } })
+    expect(occurrencesOf(result).map((o) => o.file_path)).toEqual(['opt/plain.zip'])
+    expect(result.diagnostics).toEqual([])
   })
 
   it('reports one secret in an archive and in a plain file as one finding with both occurrences', async () => {
