@@ -49,6 +49,38 @@ const utf16Encoding = (bytes: Uint8Array): 'utf-16le' | 'utf-16be' | undefined =
 const DEFAULT_CONTEXT = { before: 1024, after: 8192 }
 
 /**
+ * How far a window edge may move to reach a line break. Minified bundles have lines of megabytes:
+ * there the edge settles on a character no token contains, so look-behinds still see a boundary.
+ */
+const EDGE_REACH = 512
+const isTokenChar = (code: number): boolean =>
+  (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95 || code === 45 || code === 43 || code === 47 || code === 61 || code === 46
+
+/** The nearest line start within EDGE_REACH before `at`, else the nearest token boundary, else EDGE_REACH back. */
+const edgeBefore = (text: string, at: number): number => {
+  let boundary = -1
+  for (let i = at; i > 0 && i > at - EDGE_REACH; i--) {
+    const code = text.charCodeAt(i - 1)
+    if (code === 10) return i
+    if (boundary === -1 && !isTokenChar(code)) boundary = i
+  }
+  if (at - EDGE_REACH <= 0) return 0
+  return boundary !== -1 ? boundary : at - EDGE_REACH
+}
+
+/** The nearest line end within EDGE_REACH after `at`, else the nearest token boundary, else EDGE_REACH on. */
+const edgeAfter = (text: string, at: number): number => {
+  let boundary = -1
+  for (let i = at; i < text.length && i < at + EDGE_REACH; i++) {
+    const code = text.charCodeAt(i)
+    if (code === 10) return i
+    if (boundary === -1 && !isTokenChar(code)) boundary = i
+  }
+  if (at + EDGE_REACH >= text.length) return text.length
+  return boundary !== -1 ? boundary : at + EDGE_REACH
+}
+
+/**
  * Line-aligned spans of `text` around a candidate's keyword hits, merged where they overlap; the
  * whole text when the detector asks for it or has no keywords.
  */
@@ -65,9 +97,8 @@ export const windowsFor = (candidate: Candidate, text: string): [number, number]
   }
   // widen to whole lines, so anchors and look-behinds see what they would in the file
   for (const window of windows) {
-    window[0] = window[0] === 0 ? 0 : text.lastIndexOf('\n', window[0]) + 1
-    const end = text.indexOf('\n', window[1])
-    window[1] = end === -1 ? text.length : end
+    window[0] = edgeBefore(text, window[0])
+    window[1] = edgeAfter(text, window[1])
   }
   // widening can make neighbours touch again
   const merged: [number, number][] = []

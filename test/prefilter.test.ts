@@ -64,6 +64,16 @@ describe('keyword windows', () => {
     expect(to - from).toBeLessThan(text.length / 2)
   })
 
+  it('keeps windows small on a minified one-line file, cutting at a token boundary', async () => {
+    const { windowsFor } = await import('../core/text-scanner.ts')
+    const text = `${'var a=1;'.repeat(100_000)}key="ghp_abcd";${'var b=2;'.repeat(100_000)}`
+    const [candidate] = prefilter.scanText(text)
+    const [[from, to]] = windowsFor(candidate, text)
+    expect(to - from).toBeLessThan(12_000)
+    expect(text.slice(from, to)).toContain('ghp_abcd')
+    expect(';'.includes(text[from - 1])).toBe(true)
+  })
+
   it('hands the whole text to detectors that ask for it', async () => {
     const { windowsFor } = await import('../core/text-scanner.ts')
     const whole = createPrefilter([{ ...ghp, context: 'file' as const }])
