@@ -103,8 +103,10 @@ describe('one secret is one finding, and the most specific detector names it', (
     expect(result.findings.find((finding) => finding.value === github)?.detector_name).toBe('github-personal-access-token')
   })
 
-  it('reports an AWS key pair as its key id and its secret key', () => {
-    expect(detectorsAt(result, 'root/.aws/credentials')).toEqual(['aws-access-key-id', 'aws-secret-access-key'])
+  it('reports an AWS key pair in a credentials file as its key id and its secret key, each under its key', () => {
+    expect(detectorsAt(result, 'root/.aws/credentials')).toEqual(['aws-credentials-file', 'aws-credentials-file'])
+    const keys = result.findings.flatMap((finding) => finding.occurrences).filter((occurrence) => occurrence.file_path === 'root/.aws/credentials')
+    expect(keys.map((occurrence) => occurrence.key).sort()).toEqual(['aws_access_key_id', 'aws_secret_access_key'])
     expect(result.findings.filter((finding) => finding.value === aws.id || finding.value === aws.secret)).toHaveLength(2)
   })
 
@@ -128,8 +130,8 @@ describe('one secret is one finding, and the most specific detector names it', (
   })
 
   it('reports the PEM key inside a GCP service-account file once, as a service-account key', () => {
-    expect(detectorsAt(result, 'srv/keys/service-account.json')).toEqual(['gcp-service-account-key'])
-    expect(result.findings.find((finding) => finding.detector_name === 'gcp-service-account-key')?.value).toMatch(/^-----BEGIN PRIVATE KEY-----/)
+    expect(detectorsAt(result, 'srv/keys/service-account.json')).toEqual(['gcp-service-account-private-key'])
+    expect(result.findings.find((finding) => finding.detector_name === 'gcp-service-account-private-key')?.value).toMatch(/^-----BEGIN PRIVATE KEY-----/)
   })
 
   it('names vendor tokens in an env file by their vendor', () => {
@@ -145,8 +147,8 @@ describe('one secret is one finding, and the most specific detector names it', (
     expect(result.findings.find((finding) => finding.detector_name === 'jwt')?.value).toBe(jwt)
   })
 
-  it('names an npm token in .npmrc as an npm token', () => {
-    expect(detectorsAt(result, 'home/app/.npmrc')).toEqual(['npm-access-token'])
+  it('names an npm token in .npmrc by the file that holds it, once', () => {
+    expect(detectorsAt(result, 'home/app/.npmrc')).toEqual(['npmrc-credentials'])
   })
 
   it('merges one token found in a file, a credentials URL and the image env into one finding', () => {

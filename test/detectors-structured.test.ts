@@ -167,14 +167,12 @@ describe('kubeconfig', () => {
 })
 
 describe('GCP service-account key files', () => {
-  it('report the private key as one unescaped PEM under private_key, and the key id beside it', () => {
+  it('report the private key as one unescaped PEM, its key naming the private_key_id to revoke', () => {
     const keyFile = detectorById('gcp-service-account-private-key').examples[0]
     const found = scanFile('secrets/sa.json', keyFile)
-    const key = found.find((match) => match.key === 'private_key')
-    expect(key).toMatchObject({ detectorId: 'gcp-service-account-private-key' })
-    expect(key?.value).toMatch(/^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/\n]+\n-----END PRIVATE KEY-----$/)
-    expect(found.filter((match) => match.key === 'private_key')).toHaveLength(1)
-    expect(found.find((match) => match.key === 'private_key_id')).toMatchObject({ detectorId: 'gcp-service-account-private-key', value: 'aa2246e2e9a7b227353b7b77ecbcf142f19282cf', confidence: 'low' })
+    expect(found).toHaveLength(1)
+    expect(found[0]).toMatchObject({ detectorId: 'gcp-service-account-private-key', key: 'private_key (private_key_id aa2246e2e9a7b227353b7b77ecbcf142f19282cf)' })
+    expect(found[0].value).toMatch(/^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/\n]+\n-----END PRIVATE KEY-----$/)
   })
 })
 

@@ -181,10 +181,10 @@ function* gcpServiceAccountPrivateKeys(chunk: ScanChunk): Iterable<DetectorMatch
     const raw = chunk.text.slice(key.start, key.end)
     const from = key.start + raw.indexOf('-----BEGIN')
     const to = key.start + raw.lastIndexOf('-----') + 5
-    yield { value: pem, start: from, end: to, key: 'private_key' }
-    // the id names the key to revoke; not a secret itself, so low
+    // the id names the key to revoke; it is not a secret, so it rides along in the key, not as a finding
     const id = stringMember(document, 'private_key_id')
-    if (id && /^[0-9a-f]{40}$/.test(id.value)) yield { value: id.value, start: id.start, end: id.end, key: 'private_key_id', confidence: 'low' }
+    const named = id && /^[0-9a-f]{40}$/.test(id.value) ? ` (private_key_id ${id.value})` : ''
+    yield { value: pem, start: from, end: to, key: `private_key${named}` }
   }
 }
 
@@ -267,7 +267,7 @@ export const structuredCloudFileDetectors: FileFormatDetector[] = [
   defineFileFormatDetector({
     id: 'gcp-service-account-private-key',
     name: 'GCP service-account private key',
-    description: 'The private key of a Google Cloud service-account key file, unescaped from its JSON string and reported as one PEM, with the private_key_id that names it for revocation (low: an id, not a secret).',
+    description: 'The private key of a Google Cloud service-account key file, unescaped from its JSON string and reported as one PEM; the key names the private_key_id to revoke.',
     confidence: 'high',
     keywords: ['service_account'],
     detect: gcpServiceAccountPrivateKeys,
