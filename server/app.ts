@@ -14,6 +14,7 @@ import { findingRoutes } from './routes/findings.ts'
 import { healthRoutes } from './routes/health.ts'
 import { openApiRoutes } from './routes/openapi.ts'
 import { pageRoutes, renderErrorPage } from './routes/pages.tsx'
+import { registerHistoryRoute } from './routes/history.ts'
 import { repositoryRoutes } from './routes/repositories.ts'
 import { scanRoutes } from './routes/scans.ts'
 import type { ScanService } from './scan-service.ts'
@@ -92,6 +93,8 @@ export const createApp = (deps: AppDeps): Hono => {
 
   app.route('/', healthRoutes(deps))
   app.route('/', scanRoutes(deps))
+  // before the repository routes: their `/api/v1/repositories/*` answers 404 for what it does not know
+  registerHistoryRoute(app, deps.database)
   app.route('/', repositoryRoutes(deps))
   app.route('/', findingRoutes(deps))
   app.route('/', openApiRoutes(deps))

@@ -106,6 +106,11 @@ export const occurrenceSchema = z
     source_location: z.string(),
     context_snippet: z.string().describe('redacted'),
     present_in_final_image: z.boolean().describe('false: a later layer deleted or replaced the file, but the layer still ships it'),
+    zombie: z
+      .object({ tag: z.string(), old_manifest_digest: z.string(), new_manifest_digest: z.string(), moved_at: z.string() })
+      .strict()
+      .optional()
+      .describe('for source_type zombie_layer: the tag move that orphaned the layer'),
   })
   .strict()
   .register(apiSchemas, { id: 'Occurrence' })
