@@ -179,6 +179,11 @@ export interface Detector {
    * (structured files, formats whose keyword can sit anywhere).
    */
   context?: 'file' | { before: number; after: number }
+  /**
+   * A parser of one file format (a kubeconfig, a .netrc, ~/.aws/credentials): it knows what each
+   * value is by where it sits, so it keeps overlapping spans from the pattern detectors.
+   */
+  fileFormat?: boolean
   /** pure and synchronous: text in, matches out */
   detect(chunk: ScanChunk): Iterable<DetectorMatch>
 }

@@ -118,7 +118,7 @@ export const windowsFor = (candidate: Candidate, text: string): [number, number]
 const isGeneric = (detectorId: string): boolean => detectorId.startsWith('generic')
 
 const specificity = (detector: Detector, confidence: Confidence): number =>
-  (isGeneric(detector.id) ? 0 : (detector as { fileFormat?: boolean }).fileFormat === true ? 20 : 10) + CONFIDENCE_RANK[confidence]
+  (isGeneric(detector.id) ? 0 : detector.fileFormat === true ? 20 : 10) + CONFIDENCE_RANK[confidence]
 
 type ScanWindow = { baseOffset: number; baseLine: number; skipBefore: number }
 
