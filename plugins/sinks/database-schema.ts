@@ -132,6 +132,18 @@ export interface ScanRunsTable {
   recorded_at: TimestampWithDefault
 }
 
+/** the clean-layer cache (migration 0003, plugins/sinks/layer-cache.ts) */
+export interface LayerChangesetsTable {
+  layer_digest: string
+  detector_catalog_version: string
+  files: number
+  bytes: number
+  path_count: number
+  /** json: read as the parsed document; written as JSON text cast to json (see layer-cache.ts) */
+  changeset: ColumnType<unknown, unknown, unknown>
+  scanned_at: Timestamp
+}
+
 export interface DatabaseSchema {
   layerleak_migrations: MigrationsTable
   repositories: RepositoriesTable
@@ -142,4 +154,5 @@ export interface DatabaseSchema {
   findings: FindingsTable
   finding_occurrences: FindingOccurrencesTable
   scan_runs: ScanRunsTable
+  layer_changesets: LayerChangesetsTable
 }
