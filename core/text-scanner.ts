@@ -253,8 +253,17 @@ export class TextScanner {
     )
     const kept: typeof found = []
     for (const candidate of found) {
-      if (kept.some((other) => candidate.start < other.end && other.start < candidate.end)) continue
-      kept.push(candidate)
+      const overlapped = kept.find((other) => candidate.start < other.end && other.start < candidate.end)
+      if (!overlapped) {
+        kept.push(candidate)
+        continue
+      }
+      // a parser found the value, a format detector knows what it is: same value, the better name
+      if (overlapped.detector.fileFormat && !candidate.detector.fileFormat && !isGeneric(candidate.detector.id) && candidate.value === overlapped.value) {
+        overlapped.detector = candidate.detector
+        // either may know a reason to doubt it (a failed checksum, a canary profile): the lower grade stands
+        if (CONFIDENCE_RANK[candidate.confidence] < CONFIDENCE_RANK[overlapped.confidence]) overlapped.confidence = candidate.confidence
+      }
     }
     kept.sort((a, b) => a.start - b.start)
 

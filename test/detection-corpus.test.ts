@@ -104,7 +104,7 @@ describe('one secret is one finding, and the most specific detector names it', (
   })
 
   it('reports an AWS key pair in a credentials file as its key id and its secret key, each under its key', () => {
-    expect(detectorsAt(result, 'root/.aws/credentials')).toEqual(['aws-credentials-file', 'aws-credentials-file'])
+    expect(detectorsAt(result, 'root/.aws/credentials')).toEqual(['aws-access-key-id', 'aws-secret-access-key'])
     const keys = result.findings.flatMap((finding) => finding.occurrences).filter((occurrence) => occurrence.file_path === 'root/.aws/credentials')
     expect(keys.map((occurrence) => occurrence.key).sort()).toEqual(['aws_access_key_id', 'aws_secret_access_key'])
     expect(result.findings.filter((finding) => finding.value === aws.id || finding.value === aws.secret)).toHaveLength(2)
@@ -147,8 +147,8 @@ describe('one secret is one finding, and the most specific detector names it', (
     expect(result.findings.find((finding) => finding.detector_name === 'jwt')?.value).toBe(jwt)
   })
 
-  it('names an npm token in .npmrc by the file that holds it, once', () => {
-    expect(detectorsAt(result, 'home/app/.npmrc')).toEqual(['npmrc-credentials'])
+  it('names an npm token in .npmrc as an npm token, once', () => {
+    expect(detectorsAt(result, 'home/app/.npmrc')).toEqual(['npm-access-token'])
   })
 
   it('merges one token found in a file, a credentials URL and the image env into one finding', () => {

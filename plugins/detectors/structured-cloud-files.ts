@@ -69,10 +69,13 @@ function* awsCredentialFiles(chunk: ScanChunk): Iterable<DetectorMatch> {
   // any INI text with an AWS key inside a [profile] section is one of these files, wherever it sits
   const regions = [{ start: 0, end: chunk.text.length, text: chunk.text }, ...(inPlace ? [] : writtenInto(chunk.text, ['.aws/credentials', '.aws/config']))]
   for (const region of regions) {
-    for (const entry of iniEntries(region.text)) {
-      if (entry.section === undefined || !AWS_SECRET_KEYS.has(entry.key)) continue
-      const confidence = gradeAwsValue(entry.key, entry.value)
-      if (!confidence) continue
+    const entries = [...iniEntries(region.text)].filter((entry) => entry.section !== undefined && AWS_SECRET_KEYS.has(entry.key))
+    // a profile whose key id belongs to a canary account is a tripwire as a whole: its secret too
+    const canaryProfiles = new Set(entries.filter((entry) => entry.key === 'aws_access_key_id' && awsCanaryService(entry.value)).map((entry) => entry.section))
+    for (const entry of entries) {
+      const graded = gradeAwsValue(entry.key, entry.value)
+      if (!graded) continue
+      const confidence = canaryProfiles.has(entry.section) ? 'low' : graded
       yield { value: entry.value, start: region.start + entry.start, end: region.start + entry.end, key: entry.key, confidence }
     }
   }

@@ -28,7 +28,8 @@ export const canaryFilter = (): Filter => ({
     const canary = canaryIn(match.value) ?? (match.detectorId.startsWith('aws') ? canaryIn(match.line) : undefined)
     if (canary) return { disposition: 'suppressed', reason: `canary token (account ${canary.account}, ${canary.service})` }
     // a secret key on another line than its canary key id: the AWS detectors grade those, and only those, low
-    if (SECRET_KEY_DETECTORS.has(match.detectorId) && match.confidence === 'low') {
+    const secretKey = SECRET_KEY_DETECTORS.has(match.detectorId) || (match.detectorId === 'aws-credentials-file' && /secret_access_key$/i.test(match.key))
+    if (secretKey && match.confidence === 'low') {
       return { disposition: 'suppressed', reason: 'canary token (the secret key of a canary key id)' }
     }
     return undefined
