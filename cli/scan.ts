@@ -11,6 +11,7 @@ import type { Confidence, ScanResult } from '../core/result.ts'
 import { scanReference } from '../core/scan.ts'
 import type { Sink } from '../core/contracts.ts'
 import { jsonFileSink } from '../plugins/sinks/json-file.ts'
+import { databaseLayerCache } from '../plugins/sinks/layer-cache.ts'
 import { postgresSink } from '../plugins/sinks/postgres.ts'
 import { toSarif } from '../plugins/sinks/sarif.ts'
 import { sweepReference } from '../plugins/sources/repository-sweep.ts'
@@ -103,8 +104,11 @@ const openSession = async (args: Record<string, unknown>): Promise<ScanSession> 
     throw error
   }
   /** one scan; its findings file and sinks are written whatever happened: partial and failed results are results too */
+  // with a database, clean layers scanned before (same detector catalog) are not downloaded again
+  const cleanLayers = databaseSink ? databaseLayerCache(await databaseSink.open()) : undefined
   const scanOne: ScanOne = async (reference, sweep, layerCache) => {
     const result = await scanReference({
+      ...(cleanLayers ? { cleanLayers } : {}),
       reference,
       sources: environment.sources,
       detectors: environment.detectors,

@@ -11,6 +11,7 @@ import { LayerleakError } from '../core/errors.ts'
 import { openDatabase, type LayerleakDatabase } from '../plugins/sinks/database.ts'
 import { registrySource } from '../plugins/sources/registry.ts'
 import type { RunningServer } from '../adapters/runtime.ts'
+import { databaseLayerCache } from '../plugins/sinks/layer-cache.ts'
 import { createApiScanner } from '../server/api-scanner.ts'
 import { createApp } from '../server/app.ts'
 import { loadApiTokens } from '../server/auth.ts'
@@ -94,6 +95,7 @@ export const serveCommand = defineCommand({
         ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),
         scanner: { name: 'layerleak', version: environment.version },
         detectorCatalogVersion: environment.catalogVersion,
+        cleanLayers: databaseLayerCache(database),
       })
       // the config's own sinks get every API result too: connect them now, not after the first scan
       for (const sink of environment.sinks) await sink.open?.()

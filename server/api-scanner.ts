@@ -5,6 +5,8 @@
  * 403 rather than a failed scan; the guarded fetch inside the registry source still checks every
  * request and redirect during the scan.
  */
+import type { LayerCache } from '../core/contracts.ts'
+import type { LayerScanOutcome } from '../core/layer-scanner.ts'
 import type { Detector, Filter, Source } from '../core/contracts.ts'
 import { LayerleakError } from '../core/errors.ts'
 import type { ScanEvent } from '../core/events.ts'
@@ -47,6 +49,10 @@ export interface ApiScannerOptions {
   /** readers for archives inside layers, and their bounds (as the CLI scans) */
   archiveReaders?: ArchiveReader[]
   archiveLimits?: Partial<ArchiveLimits>
+  /** clean layers remembered in the database: not downloaded again by later scans */
+  cleanLayers?: LayerCache
+  /** layer outcomes shared by the scans of this process (base layers are read once) */
+  layerCache?: Map<string, Promise<LayerScanOutcome>>
 }
 
 export interface ApiScanner {
@@ -79,6 +85,8 @@ export const createApiScanner = (options: ApiScannerOptions): ApiScanner => ({
       ...(request.all_tags ? { allTags: true } : {}),
       ...(options.archiveReaders ? { archiveReaders: options.archiveReaders } : {}),
       ...(options.archiveLimits ? { archiveLimits: options.archiveLimits } : {}),
+      ...(options.cleanLayers ? { cleanLayers: options.cleanLayers } : {}),
+      ...(options.layerCache ? { layerCache: options.layerCache } : {}),
       persistRawSecrets: options.persistRawSecrets ?? false,
       ...(options.fingerprintKey ? { fingerprintKey: options.fingerprintKey } : {}),
       scanner: options.scanner,

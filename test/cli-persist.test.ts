@@ -15,7 +15,9 @@ describe('layerleak scan --db', () => {
   let repository: string
 
   beforeAll(async () => {
-    const image = await buildImage({ layers: [{ files: [{ path: 'srv/.env', content: `GITHUB_TOKEN=${fakeGitHubToken()}\n` }] }] })
+    const image = await buildImage({
+      layers: [{ files: [{ path: 'usr/share/doc/base.txt', content: 'nothing secret here\n' }] }, { files: [{ path: 'srv/.env', content: `GITHUB_TOKEN=${fakeGitHubToken()}\n` }] }],
+    })
     repository = uniqueRepository('persist')
     await pushImage(inject('registryHost'), repository, image, ['1'])
     reference = `${inject('registryHost')}/${repository}:1`
@@ -26,8 +28,13 @@ describe('layerleak scan --db', () => {
   it('stores the result in the embedded database, and a re-scan adds a run without duplicating findings', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'layerleak-data-'))
     const env = { LAYERLEAK_DATA_DIR: dataDir, LAYERLEAK_FINDINGS_DIR: join(dataDir, 'findings') }
-    expect((await runCli('node', ['scan', reference, '--db'], { env })).code).toBe(2)
-    expect((await runCli('node', ['scan', reference, '--db'], { env })).code).toBe(2)
+    const first = await runCli('node', ['scan', reference, '--db', '--format', 'json'], { env })
+    expect(first.code).toBe(2)
+    expect(JSON.parse(first.stdout).coverage.layers_cached).toBe(0)
+    // the clean base layer is remembered: the second scan does not download it again
+    const second = await runCli('node', ['scan', reference, '--db', '--format', 'json'], { env })
+    expect(second.code).toBe(2)
+    expect(JSON.parse(second.stdout).coverage).toMatchObject({ layers_cached: 1, layers_total: 2 })
     const database = await openDatabase({ dataDir })
     try {
       expect((await listRepositoryScans(database.db, ref()))?.total).toBe(2)
