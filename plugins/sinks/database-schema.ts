@@ -127,7 +127,7 @@ export interface ScanRunsTable {
   layers_scanned: number
   layers_failed: number
   result_schema_version: number
-  /** read as the parsed document; written as JSON text cast to jsonb (see postgres.ts) */
+  /** json (migration 0004): read as the parsed document; written as JSON text cast to json (see postgres.ts) */
   result_json: ColumnType<unknown, unknown, unknown>
   recorded_at: TimestampWithDefault
 }

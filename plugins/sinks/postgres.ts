@@ -1,38 +1,33 @@
 /**
  * The Postgres sink: each result becomes one append-only scan_runs row (a redacted snapshot) and
  * upserts into the current state (repositories, manifests, tags, layers, findings, occurrences).
- * Re-scans move last_seen_at and recount, never duplicate. Rows go in multi-row upserts, chunked
- * under the protocol's parameter limit; each target is one transaction, so a write that fails
- * half-way leaves the targets stored so far and a scan_run that says `partial` (or `failed`).
+ * Re-scans move last_seen_at and recount, never duplicate. Each table's rows go in one upsert per
+ * 10,000 rows, their columns as arrays (unnest-rows.ts): a 5,000-finding result is a dozen
+ * statements. Each target is one transaction, so a write that fails half-way leaves the targets
+ * stored so far and a scan_run that says `partial` (or `failed`). Where the time goes, and what
+ * was tried: bench/README.md.
  */
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely'
 import type { Sink, SinkReceipt } from '../../core/contracts.ts'
 import { LayerleakError } from '../../core/errors.ts'
 import type { ScanEvent } from '../../core/events.ts'
 import type { Finding, Occurrence, ScanResult } from '../../core/result.ts'
 import { type DatabaseOptions, type LayerleakDatabase, openDatabase } from './database.ts'
 import type { DatabaseSchema } from './database-schema.ts'
-import { occurrenceIdentityKey, planWrite, redactedResult, type WriteGroup } from './scan-result-rows.ts'
+import { type ManifestRow, occurrenceIdentityKey, planWrite, redactedResult, type WriteGroup } from './scan-result-rows.ts'
+import { type ArrayColumns, arrayParameter, batches, insertUnnested, unnestRows } from './unnest-rows.ts'
 
 type Db = Kysely<DatabaseSchema>
 type Trx = Transaction<DatabaseSchema>
 
-/** A statement may carry 65,535 parameters; staying well under keeps statements quick to plan too. */
-const MAX_PARAMETERS = 30_000
 /** deadlock, serialization failure: another writer of the same rows got there first; try again */
 const RETRYABLE = new Set(['40P01', '40001'])
-
-const chunks = <T>(rows: T[], columns: number): T[][] => {
-  const size = Math.max(1, Math.floor(MAX_PARAMETERS / columns))
-  const out: T[][] = []
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
-  return out
-}
 
 const toDate = (text: string | undefined, fallback: Date): Date => {
   const date = text ? new Date(text) : fallback
   return Number.isNaN(date.getTime()) ? fallback : date
 }
+const toIso = (text: string | undefined, fallback: Date): string => toDate(text, fallback).toISOString()
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -49,12 +44,13 @@ const inTransaction = async <T>(db: Db, work: (trx: Trx) => Promise<T>): Promise
 }
 
 /** `excluded.column` when the incoming row is at least as recent as the stored one: writes may land out of order */
-const latest = <T = string>(table: string, column: string) =>
-  sql<T>`case when excluded.last_seen_at >= ${sql.ref(`${table}.last_seen_at`)} then ${sql.ref(`excluded.${column}`)} else ${sql.ref(`${table}.${column}`)} end`
-const seenSpan = (table: string) => ({
-  first_seen_at: sql<Date>`least(${sql.ref(`${table}.first_seen_at`)}, excluded.first_seen_at)`,
-  last_seen_at: sql<Date>`greatest(${sql.ref(`${table}.last_seen_at`)}, excluded.last_seen_at)`,
-})
+const latest = (table: string, column: string) =>
+  sql`${sql.ref(column)} = case when excluded.last_seen_at >= ${sql.ref(`${table}.last_seen_at`)} then ${sql.ref(`excluded.${column}`)} else ${sql.ref(`${table}.${column}`)} end`
+/** `column = coalesce(excluded.column, table.column)`: what the incoming row does not know never erases what is stored */
+const known = (table: string, column: string) => sql`${sql.ref(column)} = coalesce(${sql.ref(`excluded.${column}`)}, ${sql.ref(`${table}.${column}`)})`
+const seenSpan = (table: string) =>
+  sql`first_seen_at = least(${sql.ref(`${table}.first_seen_at`)}, excluded.first_seen_at), last_seen_at = greatest(${sql.ref(`${table}.last_seen_at`)}, excluded.last_seen_at)`
+const updates = (...assignments: RawBuilder<unknown>[]) => sql.join(assignments)
 
 export interface ScannedLayer {
   digest: string
@@ -72,147 +68,196 @@ interface GroupContext {
   seenAt: Date
 }
 
-const occurrenceRow = (findingId: number, finding: Finding, occurrence: Occurrence, seenAt: Date) => ({
-  finding_id: findingId,
-  identity_key: occurrenceIdentityKey(occurrence),
-  detector_name: occurrence.detector_name,
-  confidence: occurrence.confidence,
-  disposition: occurrence.disposition,
-  disposition_reason: occurrence.disposition_reason ?? '',
-  source_type: occurrence.source_type,
-  platform: occurrence.platform ?? '',
-  file_path: occurrence.file_path ?? '',
-  layer_digest: occurrence.layer_digest ?? '',
-  layer_index: occurrence.layer_index ?? -1,
-  build_step: occurrence.build_step ?? '',
-  key: occurrence.key ?? '',
-  line_number: occurrence.line_number ?? 0,
-  match_start: occurrence.match_start ?? 0,
-  match_end: occurrence.match_end ?? 0,
-  source_location: occurrence.source_location ?? '',
-  context_snippet: occurrence.context_snippet ?? '',
-  present_in_final_image: occurrence.present_in_final_image,
-  raw_value: occurrence.value ?? null,
-  raw_context_snippet: occurrence.raw_context_snippet ?? null,
-  first_seen_at: toDate(finding.first_seen_at, seenAt),
-  last_seen_at: toDate(finding.last_seen_at, seenAt),
+interface SpanRow {
+  first_seen_at: string
+  last_seen_at: string
+}
+
+interface OccurrenceRow extends SpanRow {
+  finding_id: number
+  identity_key: string
+  occurrence: Occurrence
+}
+
+interface FindingRow extends SpanRow {
+  finding: Finding
+  /** the finding's occurrences, one per identity */
+  occurrences: Map<string, Occurrence>
+  actionable: number
+}
+
+const MANIFEST_COLUMNS: ArrayColumns<ManifestRow & SpanRow> = {
+  digest: ['text', (row) => row.digest],
+  media_type: ['text', (row) => row.media_type],
+  platform: ['text', (row) => row.platform],
+  config_digest: ['text', (row) => row.config_digest],
+  first_seen_at: ['timestamptz', (row) => row.first_seen_at],
+  last_seen_at: ['timestamptz', (row) => row.last_seen_at],
+}
+
+const findingColumns = (repositoryId: number | null): ArrayColumns<FindingRow> => ({
+  repository_id: ['bigint', () => repositoryId],
+  manifest_digest: ['text', (row) => row.finding.manifest_digest],
+  fingerprint: ['text', (row) => row.finding.fingerprint],
+  detector_name: ['text', (row) => row.finding.detector_name],
+  confidence: ['text', (row) => row.finding.confidence],
+  disposition: ['text', (row) => row.finding.disposition],
+  disposition_reason: ['text', (row) => row.finding.disposition_reason ?? ''],
+  redacted_value: ['text', (row) => row.finding.redacted_value],
+  raw_value: ['text', (row) => row.finding.value ?? null],
+  // a new finding is counted here, from its own occurrences; a stored one is recounted after
+  occurrence_count: ['integer', (row) => row.occurrences.size],
+  actionable_occurrence_count: ['integer', (row) => row.actionable],
+  suppressed_occurrence_count: ['integer', (row) => row.occurrences.size - row.actionable],
+  first_seen_at: ['timestamptz', (row) => row.first_seen_at],
+  last_seen_at: ['timestamptz', (row) => row.last_seen_at],
 })
+
+const OCCURRENCE_COLUMNS: ArrayColumns<OccurrenceRow> = {
+  finding_id: ['bigint', (row) => row.finding_id],
+  identity_key: ['text', (row) => row.identity_key],
+  detector_name: ['text', (row) => row.occurrence.detector_name],
+  confidence: ['text', (row) => row.occurrence.confidence],
+  disposition: ['text', (row) => row.occurrence.disposition],
+  disposition_reason: ['text', (row) => row.occurrence.disposition_reason ?? ''],
+  source_type: ['text', (row) => row.occurrence.source_type],
+  platform: ['text', (row) => row.occurrence.platform ?? ''],
+  file_path: ['text', (row) => row.occurrence.file_path ?? ''],
+  layer_digest: ['text', (row) => row.occurrence.layer_digest ?? ''],
+  layer_index: ['integer', (row) => row.occurrence.layer_index ?? -1],
+  build_step: ['text', (row) => row.occurrence.build_step ?? ''],
+  key: ['text', (row) => row.occurrence.key ?? ''],
+  line_number: ['integer', (row) => row.occurrence.line_number ?? 0],
+  match_start: ['bigint', (row) => row.occurrence.match_start ?? 0],
+  match_end: ['bigint', (row) => row.occurrence.match_end ?? 0],
+  source_location: ['text', (row) => row.occurrence.source_location ?? ''],
+  context_snippet: ['text', (row) => row.occurrence.context_snippet ?? ''],
+  present_in_final_image: ['boolean', (row) => row.occurrence.present_in_final_image],
+  raw_value: ['text', (row) => row.occurrence.value ?? null],
+  raw_context_snippet: ['text', (row) => row.occurrence.raw_context_snippet ?? null],
+  first_seen_at: ['timestamptz', (row) => row.first_seen_at],
+  last_seen_at: ['timestamptz', (row) => row.last_seen_at],
+}
+
+/** the columns a re-scan may change (the rest make the occurrence's identity) */
+const OCCURRENCE_UPDATES = [
+  'detector_name',
+  'confidence',
+  'disposition',
+  'disposition_reason',
+  'layer_index',
+  'build_step',
+  'match_end',
+  'source_location',
+  'context_snippet',
+  'present_in_final_image',
+] as const
+
+const findingKey = (manifestDigest: string, fingerprint: string) => `${manifestDigest}\u0000${fingerprint}`
+
+const findingRows = (findings: Finding[], seenAt: Date): FindingRow[] => {
+  // a result's findings share a handful of timestamps: parse each once
+  const times = new Map<string | undefined, string>()
+  const iso = (text: string | undefined) => {
+    let time = times.get(text)
+    if (time === undefined) times.set(text, (time = toIso(text, seenAt)))
+    return time
+  }
+  return findings.map((finding) => {
+    const occurrences = new Map<string, Occurrence>()
+    for (const occurrence of finding.occurrences) occurrences.set(occurrenceIdentityKey(occurrence), occurrence)
+    let actionable = 0
+    for (const occurrence of occurrences.values()) if (occurrence.disposition === 'actionable') actionable++
+    return { finding, occurrences, actionable, first_seen_at: iso(finding.first_seen_at), last_seen_at: iso(finding.last_seen_at) }
+  })
+}
 
 const writeGroup = async (trx: Trx, group: WriteGroup, context: GroupContext): Promise<void> => {
   const { repositoryId, seenAt } = context
-  const span = { first_seen_at: seenAt, last_seen_at: seenAt }
-  for (const rows of chunks(group.manifests, 6)) {
-    await trx
-      .insertInto('manifests')
-      .values(rows.map((row) => ({ ...row, ...span })))
-      .onConflict((conflict) =>
-        conflict.column('digest').doUpdateSet({
-          media_type: sql`coalesce(excluded.media_type, manifests.media_type)`,
-          platform: sql`coalesce(excluded.platform, manifests.platform)`,
-          config_digest: sql`coalesce(excluded.config_digest, manifests.config_digest)`,
-          ...seenSpan('manifests'),
-        }),
-      )
-      .execute()
+  const span: SpanRow = { first_seen_at: seenAt.toISOString(), last_seen_at: seenAt.toISOString() }
+  if (group.manifests.length > 0) {
+    await sql`${insertUnnested('manifests', group.manifests.map((row) => ({ ...row, ...span })), MANIFEST_COLUMNS)}
+      on conflict (digest) do update set ${updates(known('manifests', 'media_type'), known('manifests', 'platform'), known('manifests', 'config_digest'), seenSpan('manifests'))}`.execute(trx)
   }
-  if (repositoryId !== null) {
-    for (const rows of chunks(group.manifests, 4)) {
-      await trx
-        .insertInto('repository_manifests')
-        .values(rows.map((row) => ({ repository_id: repositoryId, manifest_digest: row.digest, ...span })))
-        .onConflict((conflict) => conflict.columns(['repository_id', 'manifest_digest']).doUpdateSet(seenSpan('repository_manifests')))
-        .execute()
-    }
-    for (const rows of chunks(group.tags, 5)) {
-      await trx
-        .insertInto('tags')
-        .values(rows.map((row) => ({ repository_id: repositoryId, tag: row.tag, digest: row.digest, ...span })))
-        .onConflict((conflict) => conflict.columns(['repository_id', 'tag', 'digest']).doUpdateSet(seenSpan('tags')))
-        .execute()
-    }
+  if (repositoryId !== null && group.manifests.length > 0) {
+    await sql`${insertUnnested('repository_manifests', group.manifests, {
+      repository_id: ['bigint', () => repositoryId],
+      manifest_digest: ['text', (row) => row.digest],
+      first_seen_at: ['timestamptz', () => span.first_seen_at],
+      last_seen_at: ['timestamptz', () => span.last_seen_at],
+    })}
+      on conflict (repository_id, manifest_digest) do update set ${seenSpan('repository_manifests')}`.execute(trx)
   }
-  for (const rows of chunks(group.layerDigests, 1)) {
-    await trx
-      .insertInto('layers')
-      .values(rows.map((digest) => ({ digest, size: null, media_type: null, scanned_at: null, detector_catalog_version: null })))
-      .onConflict((conflict) => conflict.column('digest').doNothing())
-      .execute()
+  if (repositoryId !== null && group.tags.length > 0) {
+    await sql`${insertUnnested('tags', group.tags, {
+      repository_id: ['bigint', () => repositoryId],
+      tag: ['text', (row) => row.tag],
+      digest: ['text', (row) => row.digest],
+      first_seen_at: ['timestamptz', () => span.first_seen_at],
+      last_seen_at: ['timestamptz', () => span.last_seen_at],
+    })}
+      on conflict (repository_id, tag, digest) do update set ${seenSpan('tags')}`.execute(trx)
+  }
+  if (group.layerDigests.length > 0) {
+    await sql`insert into layers (digest) select * from unnest(${arrayParameter(group.layerDigests, 'text')}) on conflict (digest) do nothing`.execute(trx)
   }
 
+  const findings = findingRows(group.findings, seenAt)
   const findingIds = new Map<string, number>()
-  for (const rows of chunks(group.findings, 11)) {
-    const stored = await trx
-      .insertInto('findings')
-      .values(
-        rows.map((finding) => ({
-          repository_id: repositoryId,
-          manifest_digest: finding.manifest_digest,
-          fingerprint: finding.fingerprint,
-          detector_name: finding.detector_name,
-          confidence: finding.confidence,
-          disposition: finding.disposition,
-          disposition_reason: finding.disposition_reason ?? '',
-          redacted_value: finding.redacted_value,
-          raw_value: finding.value ?? null,
-          first_seen_at: toDate(finding.first_seen_at, seenAt),
-          last_seen_at: toDate(finding.last_seen_at, seenAt),
-        })),
-      )
-      .onConflict((conflict) =>
-        conflict.columns(['manifest_digest', 'fingerprint']).doUpdateSet({
-          detector_name: latest('findings', 'detector_name'),
-          confidence: latest('findings', 'confidence'),
-          disposition: latest('findings', 'disposition'),
-          disposition_reason: latest('findings', 'disposition_reason'),
-          redacted_value: latest('findings', 'redacted_value'),
-          // a writer without raw values never erases what a raw-values writer stored
-          raw_value: sql`coalesce(excluded.raw_value, findings.raw_value)`,
-          repository_id: sql`coalesce(findings.repository_id, excluded.repository_id)`,
-          ...seenSpan('findings'),
-        }),
-      )
-      .returning(['id', 'manifest_digest', 'fingerprint'])
-      .execute()
-    for (const row of stored) findingIds.set(`${row.manifest_digest}\u0000${row.fingerprint}`, row.id)
+  const columns = findingColumns(repositoryId)
+  for (const rows of batches(findings)) {
+    const { rows: stored } = await sql<{ id: number; manifest_digest: string; fingerprint: string }>`${insertUnnested('findings', rows, columns)}
+      on conflict (manifest_digest, fingerprint) do update set ${updates(
+        latest('findings', 'detector_name'),
+        latest('findings', 'confidence'),
+        latest('findings', 'disposition'),
+        latest('findings', 'disposition_reason'),
+        latest('findings', 'redacted_value'),
+        // a writer without raw values never erases what a raw-values writer stored
+        known('findings', 'raw_value'),
+        sql`repository_id = coalesce(findings.repository_id, excluded.repository_id)`,
+        seenSpan('findings'),
+      )}
+      returning id, manifest_digest, fingerprint`.execute(trx)
+    for (const row of stored) findingIds.set(findingKey(row.manifest_digest, row.fingerprint), row.id)
   }
 
-  const occurrences = new Map<string, ReturnType<typeof occurrenceRow>>()
-  for (const finding of group.findings) {
-    const findingId = findingIds.get(`${finding.manifest_digest}\u0000${finding.fingerprint}`)
-    if (findingId === undefined) throw new LayerleakError('INTERNAL', `finding ${finding.fingerprint} was not returned by its upsert`)
-    for (const occurrence of finding.occurrences) {
-      const row = occurrenceRow(findingId, finding, occurrence, seenAt)
-      occurrences.set(`${findingId}\u0000${row.identity_key}`, row)
+  const occurrences: OccurrenceRow[] = []
+  for (const row of findings) {
+    const findingId = findingIds.get(findingKey(row.finding.manifest_digest, row.finding.fingerprint))
+    if (findingId === undefined) throw new LayerleakError('INTERNAL', `finding ${row.finding.fingerprint} was not returned by its upsert`)
+    for (const [identityKey, occurrence] of row.occurrences) {
+      occurrences.push({ finding_id: findingId, identity_key: identityKey, occurrence, first_seen_at: row.first_seen_at, last_seen_at: row.last_seen_at })
     }
   }
-  const occurrenceRows = [...occurrences.values()].sort((a, b) => a.finding_id - b.finding_id || (a.identity_key < b.identity_key ? -1 : 1))
-  for (const rows of chunks(occurrenceRows, 24)) {
-    await trx
-      .insertInto('finding_occurrences')
-      .values(rows)
-      .onConflict((conflict) =>
-        conflict.columns(['finding_id', 'identity_key']).doUpdateSet({
-          detector_name: latest('finding_occurrences', 'detector_name'),
-          confidence: latest('finding_occurrences', 'confidence'),
-          disposition: latest('finding_occurrences', 'disposition'),
-          disposition_reason: latest('finding_occurrences', 'disposition_reason'),
-          layer_index: latest<number>('finding_occurrences', 'layer_index'),
-          build_step: latest('finding_occurrences', 'build_step'),
-          match_end: latest<number>('finding_occurrences', 'match_end'),
-          source_location: latest('finding_occurrences', 'source_location'),
-          context_snippet: latest('finding_occurrences', 'context_snippet'),
-          present_in_final_image: latest<boolean>('finding_occurrences', 'present_in_final_image'),
-          raw_value: sql`coalesce(excluded.raw_value, finding_occurrences.raw_value)`,
-          raw_context_snippet: sql`coalesce(excluded.raw_context_snippet, finding_occurrences.raw_context_snippet)`,
-          ...seenSpan('finding_occurrences'),
-        }),
-      )
-      .execute()
+  occurrences.sort((a, b) => a.finding_id - b.finding_id || (a.identity_key < b.identity_key ? -1 : 1))
+  // a stored occurrence that would not change is left alone: storing the same result twice writes
+  // no row version of it, and a re-scan one that only moves the seen span
+  const changed = (column: string) => sql`${sql.ref(`finding_occurrences.${column}`)} is distinct from ${sql.ref(`excluded.${column}`)}`
+  const occurrenceChanges = sql.join(
+    [
+      sql`excluded.first_seen_at < finding_occurrences.first_seen_at`,
+      sql`excluded.last_seen_at > finding_occurrences.last_seen_at`,
+      sql`(excluded.last_seen_at >= finding_occurrences.last_seen_at and (${sql.join(OCCURRENCE_UPDATES.map(changed), sql` or `)}))`,
+      sql`(excluded.raw_value is not null and ${changed('raw_value')})`,
+      sql`(excluded.raw_context_snippet is not null and ${changed('raw_context_snippet')})`,
+    ],
+    sql` or `,
+  )
+  for (const rows of batches(occurrences)) {
+    await sql`${insertUnnested('finding_occurrences', rows, OCCURRENCE_COLUMNS)}
+      on conflict (finding_id, identity_key) do update set ${updates(
+        ...OCCURRENCE_UPDATES.map((column) => latest('finding_occurrences', column)),
+        known('finding_occurrences', 'raw_value'),
+        known('finding_occurrences', 'raw_context_snippet'),
+        seenSpan('finding_occurrences'),
+      )}
+      where ${occurrenceChanges}`.execute(trx)
   }
 
   // counts follow the stored occurrences, so a finding and its occurrence list always agree
-  // one array parameter rather than thousands of scalars: far cheaper to parse and plan
-  for (const ids of chunks([...new Set(findingIds.values())].sort((a, b) => a - b), 1)) {
+  const ids = [...new Set(findingIds.values())].sort((a, b) => a - b)
+  for (const batch of batches(ids)) {
     await sql`
       update findings set
         occurrence_count = counted.total,
@@ -220,28 +265,30 @@ const writeGroup = async (trx: Trx, group: WriteGroup, context: GroupContext): P
         suppressed_occurrence_count = counted.total - counted.actionable
       from (
         select finding_id, count(*)::int as total, (count(*) filter (where disposition = 'actionable'))::int as actionable
-        from finding_occurrences where finding_id = any(cast(${ids} as bigint[])) group by finding_id
+        from finding_occurrences where finding_id = any(${arrayParameter(batch, 'bigint')}) group by finding_id
       ) as counted
       where findings.id = counted.finding_id
         and (findings.occurrence_count, findings.actionable_occurrence_count) is distinct from (counted.total, counted.actionable)`.execute(trx)
   }
 }
 
+const LAYER_COLUMNS: ArrayColumns<ScannedLayer> = {
+  digest: ['text', (layer) => layer.digest],
+  size: ['bigint', (layer) => layer.size ?? null],
+  media_type: ['text', (layer) => layer.mediaType ?? null],
+}
+
 const writeScannedLayers = async (trx: Trx, layers: ScannedLayer[], scannedAt: Date, catalogVersion: string): Promise<void> => {
   const unique = [...new Map(layers.filter((layer) => layer.digest).map((layer) => [layer.digest, layer])).values()].sort((a, b) => (a.digest < b.digest ? -1 : 1))
-  for (const rows of chunks(unique, 5)) {
-    await trx
-      .insertInto('layers')
-      .values(rows.map((layer) => ({ digest: layer.digest, size: layer.size ?? null, media_type: layer.mediaType ?? null, scanned_at: scannedAt, detector_catalog_version: catalogVersion })))
-      .onConflict((conflict) =>
-        conflict.column('digest').doUpdateSet({
-          size: sql`coalesce(excluded.size, layers.size)`,
-          media_type: sql`coalesce(excluded.media_type, layers.media_type)`,
-          detector_catalog_version: sql`case when layers.scanned_at is null or excluded.scanned_at >= layers.scanned_at then excluded.detector_catalog_version else layers.detector_catalog_version end`,
-          scanned_at: sql`greatest(layers.scanned_at, excluded.scanned_at)`,
-        }),
-      )
-      .execute()
+  for (const rows of batches(unique)) {
+    await sql`insert into layers (digest, size, media_type, scanned_at, detector_catalog_version)
+      select u.digest, u.size, u.media_type, cast(${scannedAt.toISOString()} as timestamptz), cast(${catalogVersion} as text)
+      from (${unnestRows(rows, LAYER_COLUMNS)}) as u (digest, size, media_type)
+      on conflict (digest) do update set
+        size = coalesce(excluded.size, layers.size),
+        media_type = coalesce(excluded.media_type, layers.media_type),
+        detector_catalog_version = case when layers.scanned_at is null or excluded.scanned_at >= layers.scanned_at then excluded.detector_catalog_version else layers.detector_catalog_version end,
+        scanned_at = greatest(layers.scanned_at, excluded.scanned_at)`.execute(trx)
   }
 }
 
@@ -296,7 +343,7 @@ export const persistScanResult = async (db: Db, result: ScanResult, options: Per
           layers_failed: result.coverage?.layers_failed ?? 0,
           result_schema_version: result.result_schema_version,
           // JSON text cast in SQL: both drivers would otherwise re-encode a string parameter as a JSON string
-          result_json: sql`cast(${JSON.stringify(redactedResult(result))} as text)::jsonb`,
+          result_json: sql`cast(${JSON.stringify(redactedResult(result))} as text)::json`,
         })
         .returning('id')
         .executeTakeFirstOrThrow()
