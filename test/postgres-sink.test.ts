@@ -127,6 +127,25 @@ describe.each(backends)('the postgres sink on $name', (backend) => {
     expect((await getFinding(database.db, finding.id))!.occurrences).toHaveLength(3)
   })
 
+  it('stores paths, keys and snippets that need quoting exactly as the result gave them', async () => {
+    const name = repositoryName('quoting')
+    const result = buildScanResult({ name, actionable: 1, suppressed: 0, occurrencesPerFinding: 2 })
+    const awkward = ['srv/app/config "prod", {eu}.env', 'C:\\build\\secrets\\NULL.txt']
+    result.findings[0].occurrences.forEach((occurrence, i) => {
+      occurrence.file_path = awkward[i]
+      occurrence.key = `KEY "${i}" \\ {x}`
+      occurrence.build_step = `RUN echo "a,b" > ${awkward[i]}`
+      occurrence.context_snippet = `données ${'日本語'} "${i}" \\n`
+    })
+    await sink.write(result)
+    const [listed] = (await listRepositoryFindings(database.db, { registry: 'registry.test', name }))!.items
+    const stored = (await getFinding(database.db, listed.id))!.occurrences
+    const sent = result.findings[0].occurrences
+    expect(stored.map((occurrence) => [occurrence.file_path, occurrence.key, occurrence.build_step, occurrence.context_snippet]).sort()).toEqual(
+      sent.map((occurrence) => [occurrence.file_path, occurrence.key, occurrence.build_step, occurrence.context_snippet]).sort(),
+    )
+  })
+
   it('a moved tag keeps one row per digest it pointed at', async () => {
     const name = repositoryName('moved-tag')
     await sink.write(buildScanResult({ name, image: 'build-1', scannedAt: '2026-01-01T00:00:00.000Z' }))
