@@ -132,7 +132,10 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   const source = options.sources.find((candidate) => candidate.accepts(options.reference))
   if (!source) throw new LayerleakError('INVALID_REFERENCE', `no source accepts "${options.reference}"`)
 
-  const catalogVersion = options.detectorCatalogVersion ?? ''
+  // what decides whether a layer is clean: the detectors, and whether (and how deep) archives are opened
+  const catalogVersion = options.detectorCatalogVersion
+    ? `${options.detectorCatalogVersion}${archives ? `+${archives.readers.map((reader) => reader.format).join(',')}:${archives.limits.maxArchiveBytes}:${archives.limits.maxArchiveEntries}:${archives.limits.maxArchiveDepth}` : ''}`
+    : ''
   const newlyClean: CleanLayerRecord[] = []
   /** a cache that cannot be read costs a download, never the scan */
   const rememberedCleanLayers = async (digests: string[]): Promise<Map<string, CleanLayerRecord>> => {

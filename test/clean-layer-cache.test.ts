@@ -5,6 +5,7 @@ import { scanReference } from '../core/scan.ts'
 import { builtinDetectors, detectorCatalogVersion } from '../plugins/detectors/catalog.ts'
 import { fixturesFilter } from '../plugins/filters/fixtures.ts'
 import { type BuiltImage, buildImage, whiteout } from '../plugins/sources/image-builder.ts'
+import { builtinArchiveReaders } from '../plugins/sources/nested-archives.ts'
 import { registrySource } from '../plugins/sources/registry.ts'
 import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
 import { pushImage, uniqueRepository } from './support/push.ts'
@@ -72,6 +73,14 @@ describe('the clean-layer cache across runs', () => {
     await scan(cache)
     proxy.reset()
     await scan(cache, 'another-catalog')
+    expect(image.layers.filter((layer) => blobGets().some((path) => path.includes(layer.digest)))).toHaveLength(3)
+  })
+
+  it('reads every layer again when archives are opened and were not before', async () => {
+    const cache = memoryLayerCache()
+    await scan(cache)
+    proxy.reset()
+    await scanReference({ reference, sources: [registrySource({})], detectors: builtinDetectors, filters: [fixturesFilter()], cleanLayers: cache, detectorCatalogVersion: version, archiveReaders: builtinArchiveReaders })
     expect(image.layers.filter((layer) => blobGets().some((path) => path.includes(layer.digest)))).toHaveLength(3)
   })
 
