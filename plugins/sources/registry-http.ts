@@ -81,9 +81,25 @@ const describe = (request: HttpRequest): string => {
 }
 
 /** What a failed fetch or body read says, in a few words: `ECONNRESET`, `other side closed`. */
+/** What went wrong on the wire, in words a user can act on (the system code kept for searching). */
+const NETWORK_REASONS: Record<string, string> = {
+  ENOTFOUND: 'the host name does not resolve (offline, or a typo in the registry host?)',
+  EAI_AGAIN: 'DNS did not answer (offline?)',
+  ECONNREFUSED: 'the connection was refused (nothing listens there; plain-HTTP registries go in LAYERLEAK_INSECURE_REGISTRIES)',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable (offline?)',
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its TLS certificate cannot be verified',
+}
+
 const networkReason = (error: unknown): string => {
   const cause = (error as { cause?: { code?: string; message?: string } })?.cause
-  return cause?.code ?? cause?.message ?? (error as Error)?.message ?? String(error)
+  const code = cause?.code
+  if (code && NETWORK_REASONS[code]) return `${NETWORK_REASONS[code]} [${code}]`
+  return code ?? cause?.message ?? (error as Error)?.message ?? String(error)
 }
 
 /** DNS says the host does not exist: retrying cannot help. */
