@@ -12,7 +12,7 @@ import type { EntryType, Layer } from '../core/contracts.ts'
 import { LayerleakError } from '../core/errors.ts'
 import { ancestorsOf, classifyWhiteout } from '../core/filesystem-index.ts'
 import { ExitCode } from './exit-codes.ts'
-import { explorerArgs, layerAt, openEnvironment, resolveTarget } from './explorer-target.ts'
+import { explorerArgs, layerAt, openEnvironment, targetOfArgs } from './explorer-target.ts'
 import { runCommand, streamWriter, type Writer } from './explorer-io.ts'
 import { normaliseImagePath } from './fs.ts'
 
@@ -169,11 +169,7 @@ export const catArgs = {
 export const runCat = async (args: Record<string, unknown>, write: Writer, notes: (text: string) => void = (text) => process.stderr.write(text)): Promise<number> => {
   const environment = await openEnvironment(args, { jsonOutput: true })
   try {
-    const target = await resolveTarget(String(args.reference), {
-      sources: environment.sources,
-      limits: environment.limits,
-      ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
-    })
+    const target = await targetOfArgs(args, environment)
     const layers = await target.layers()
     const path = String(args.path ?? '')
     let outcome: CatOutcome

@@ -148,3 +148,11 @@ export const describeTarget = (target: Target): string => {
   const platform = formatPlatform(target.platform)
   return `${target.reference}${platform ? ` (${platform})` : ''}`
 }
+
+/** The target a command's `<reference>` and `--platform` name, through the environment's sources. */
+export const targetOfArgs = (args: Record<string, unknown>, environment: Pick<ScanEnvironment, 'sources' | 'limits'>): Promise<Target> =>
+  resolveTarget(String(args.reference), {
+    sources: environment.sources,
+    limits: environment.limits,
+    ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
+  })

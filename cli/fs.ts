@@ -11,7 +11,7 @@ import type { ScanEvent } from '../core/events.ts'
 import { type MergedEntry, MergedFilesystem, type RemovedEntry } from '../core/merged-filesystem.ts'
 import { formatPlatform } from '../core/platform.ts'
 import { ExitCode } from './exit-codes.ts'
-import { explorerArgs, openEnvironment, outputFormat, resolveTarget } from './explorer-target.ts'
+import { explorerArgs, openEnvironment, outputFormat, targetOfArgs } from './explorer-target.ts'
 import { layerProgress, readLayersMetadata, runCommand, streamWriter, type Writer } from './explorer-io.ts'
 import { displayPath, formatMode, linkSuffix, octalMode } from './entry-listing.ts'
 import { humanSize } from './format.ts'
@@ -124,11 +124,7 @@ export const runFs = async (args: Record<string, unknown>, write: Writer): Promi
   const format = outputFormat(args.format)
   const environment = await openEnvironment(args, { jsonOutput: format === 'json' })
   try {
-    const target = await resolveTarget(String(args.reference), {
-      sources: environment.sources,
-      limits: environment.limits,
-      ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
-    })
+    const target = await targetOfArgs(args, environment)
     const layers = await target.layers()
     const progress = layerProgress(target.reference, layers)
     let merged: MergedFilesystem

@@ -8,7 +8,7 @@ import { defineCommand } from 'citty'
 import { buildStepsForLayers } from '../core/build-steps.ts'
 import type { Layer } from '../core/contracts.ts'
 import { ExitCode } from './exit-codes.ts'
-import { explorerArgs, openEnvironment, outputFormat, type OutputFormat, parseLayerSelection, resolveTarget } from './explorer-target.ts'
+import { explorerArgs, openEnvironment, outputFormat, type OutputFormat, parseLayerSelection, targetOfArgs } from './explorer-target.ts'
 import { layerProgress, runCommand, streamWriter, type Writer } from './explorer-io.ts'
 import { formatListedEntry, type ListedEntry, listedEntry, listedEntryJson } from './entry-listing.ts'
 import { cleanStep, humanSize } from './format.ts'
@@ -91,11 +91,7 @@ export const runPeek = async (args: Record<string, unknown>, write: Writer): Pro
   const format = outputFormat(args.format)
   const environment = await openEnvironment(args, { jsonOutput: format === 'json' })
   try {
-    const target = await resolveTarget(String(args.reference), {
-      sources: environment.sources,
-      limits: environment.limits,
-      ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
-    })
+    const target = await targetOfArgs(args, environment)
     const [config, layers] = await Promise.all([target.config(), target.layers()])
     const selection = parseLayerSelection(args.layer, layers.length) ?? layers.map((layer) => layer.index)
     const chosen = selection.map((index) => layers.find((layer) => layer.index === index)).filter((layer): layer is Layer => layer !== undefined)

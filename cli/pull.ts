@@ -23,7 +23,7 @@ import { openFileStream } from '../plugins/sources/file-stream.ts'
 import { readLayerEntries } from '../plugins/sources/layer-reader.ts'
 import { type ExtractTotals, SafeExtractor } from '../plugins/sources/safe-extract.ts'
 import { ExitCode } from './exit-codes.ts'
-import { explorerArgs, openEnvironment, outputFormat, parseLayerSelection, resolveTarget } from './explorer-target.ts'
+import { explorerArgs, openEnvironment, outputFormat, parseLayerSelection, targetOfArgs } from './explorer-target.ts'
 import { layerProgress, runCommand, streamWriter, type Writer } from './explorer-io.ts'
 import { humanSize } from './format.ts'
 
@@ -163,11 +163,7 @@ export const runPull = async (args: Record<string, unknown>, write: Writer): Pro
   const format = outputFormat(args.format)
   const environment = await openEnvironment(args, { jsonOutput: format === 'json' })
   try {
-    const target = await resolveTarget(String(args.reference), {
-      sources: environment.sources,
-      limits: environment.limits,
-      ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
-    })
+    const target = await targetOfArgs(args, environment)
     const layers = await target.layers()
     const selection = parseLayerSelection(args.layer, layers.length) ?? layers.map((layer) => layer.index)
     const chosen = selection.map((index) => layers.find((layer) => layer.index === index)).filter((layer): layer is Layer => layer !== undefined)

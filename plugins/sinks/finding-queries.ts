@@ -273,25 +273,28 @@ const findingsOfRepository = (db: Db, repository: number, disposition: Dispositi
   return query
 }
 
+/** what every finding read returns: the finding row and the platform of its manifest */
+const FINDING_COLUMNS = [
+  'f.id',
+  'f.manifest_digest',
+  'm.platform',
+  'f.fingerprint',
+  'f.detector_name',
+  'f.confidence',
+  'f.disposition',
+  'f.disposition_reason',
+  'f.redacted_value',
+  'f.occurrence_count',
+  'f.actionable_occurrence_count',
+  'f.suppressed_occurrence_count',
+  'f.first_seen_at',
+  'f.last_seen_at',
+] as const
+
 const selectFindings = <Q extends ReturnType<typeof findingsOfRepository>>(query: Q) =>
   query
     .leftJoin('manifests as m', 'm.digest', 'f.manifest_digest')
-    .select([
-      'f.id',
-      'f.manifest_digest',
-      'm.platform',
-      'f.fingerprint',
-      'f.detector_name',
-      'f.confidence',
-      'f.disposition',
-      'f.disposition_reason',
-      'f.redacted_value',
-      'f.occurrence_count',
-      'f.actionable_occurrence_count',
-      'f.suppressed_occurrence_count',
-      'f.first_seen_at',
-      'f.last_seen_at',
-    ])
+    .select(FINDING_COLUMNS)
 
 type FindingRow = Awaited<ReturnType<ReturnType<typeof selectFindings>['executeTakeFirstOrThrow']>>
 
@@ -327,22 +330,7 @@ export const getFinding = async (db: Db, id: number | string): Promise<FindingDe
   const row = await db
     .selectFrom('findings as f')
     .leftJoin('manifests as m', 'm.digest', 'f.manifest_digest')
-    .select([
-      'f.id',
-      'f.manifest_digest',
-      'm.platform',
-      'f.fingerprint',
-      'f.detector_name',
-      'f.confidence',
-      'f.disposition',
-      'f.disposition_reason',
-      'f.redacted_value',
-      'f.occurrence_count',
-      'f.actionable_occurrence_count',
-      'f.suppressed_occurrence_count',
-      'f.first_seen_at',
-      'f.last_seen_at',
-    ])
+    .select(FINDING_COLUMNS)
     .where('f.id', '=', findingId)
     .executeTakeFirst()
   if (!row) return undefined
