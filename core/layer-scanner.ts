@@ -162,8 +162,25 @@ const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (f
     }
     if (reader) notice({ code: 'archive_limit', path: entry.path, message: `${reader.format} archive of ${entry.size} bytes is larger than maxArchiveBytes (${archives.limits.maxArchiveBytes}): scanned as bytes, not opened` })
   }
-  const body = replay(head, rest)
   const location = { sourceType: 'file_final' as const, path: entry.path, key: '' }
+  if (head.length === 0 && entry.size > 0) {
+    const first = await rest.next()
+    if (!first.done) {
+      head.push(first.value)
+      headBytes += first.value.byteLength
+    }
+  }
+  // most files arrive in one chunk: scan it where it lies, no copy
+  if (head.length === 1 && headBytes >= entry.size && entry.size <= windowSize) {
+    const done = await rest.next()
+    if (done.done) {
+      collect(scanner.scanBytes(head[0].byteLength === entry.size ? head[0] : head[0].subarray(0, entry.size), location), entry.path)
+      return found
+    }
+    head.push(done.value)
+    headBytes += done.value.byteLength
+  }
+  const body = replay(head, rest)
 
   if (entry.size <= windowSize) {
     const bytes = new Uint8Array(entry.size)
