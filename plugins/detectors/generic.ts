@@ -91,7 +91,9 @@ const CODE =
   /process\.env|os\.environ|getenv|System\.get|\bENV\[|\benv\(|[=!]=(?!=*$)|&&|\|\||\?\?|\?\.|=>|\(\)|^[A-Za-z_][\w.]*\(|[A-Za-z_$][\w$]*\.[A-Za-z_$][\w$]*=/
 /** `config.password`, `!this.result.issues`: a property access, not a value */
 const DOTTED_IDENTIFIER = /^!?[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/
-const PLACEHOLDER = /^(?:your|my|the|some|enter|insert|put|add|replace|change|example|sample|dummy|fake|placeholder)[\s_.-]|(?:^|[_-])here$|xxx|\*\*\*|\.\.\.|^<.*>$|^\[.*\]$/i
+const PLACEHOLDER = /^(?:your|my|the|some|enter|insert|put|add|replace|change|example|sample|dummy|fake|placeholder)[\s_.-]|(?:^|[_-])here$|\*\*\*|\.\.\.|^<.*>$|^\[.*\]$/i
+/** `xxxx` / `XXXX` filler, one case only: random values hold a mixed-case `xXx` now and then, placeholders do not */
+const FILLER = /xxxx|XXXX/
 const FILE_REFERENCE = /^(?:\/|\.{1,2}\/|~\/|[A-Za-z]:\\|\\\\|file:)|\/[^/]*\.(?:pem|key|crt|cer|p12|pfx|jks|json|ya?ml|txt|env|conf|cfg|ini|properties|xml|toml|pub|gpg|asc)$/i
 const URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
 const NUMBER_OR_SIZE = /^[+-]?\d[\d.,:_]*[a-zA-Z]{0,2}$/
@@ -139,7 +141,7 @@ export const judgeCredentialValue = (rawValue: string, kind: CredentialKind, quo
   if (/\s/.test(value)) return undefined
   if (NOT_VALUES.has(value.toLowerCase())) return undefined
   if (REFERENCE_OR_TEMPLATE.test(value) || CODE.test(value) || DOTTED_IDENTIFIER.test(value)) return undefined
-  if (PLACEHOLDER.test(value) || FILE_REFERENCE.test(value) || URL.test(value) || NUMBER_OR_SIZE.test(value) || EMAIL.test(value)) return undefined
+  if (PLACEHOLDER.test(value) || FILLER.test(value) || FILE_REFERENCE.test(value) || URL.test(value) || NUMBER_OR_SIZE.test(value) || EMAIL.test(value)) return undefined
   if (/^(.)\1+$/.test(value) || isWordsOnly(value) || hasPlaceholderWord(value) || hasSequentialRun(value) || PUBLIC_KEY_PREFIX.test(value)) return undefined
   // lower-case path-like values are references (`secret/data/app`, `projects/x/secrets/y`)
   if (value.includes('/') && !/[A-Z]/.test(value) && !/\d{3}/.test(value)) return undefined
