@@ -13,7 +13,7 @@ export const humanSize = (bytes: number): string => {
   return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`
 }
 
-export const shortDigest = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12)
+export { shortDigest } from '../core/digest.ts'
 
 export const truncate = (text: string, width: number): string => (text.length <= width ? text : `${text.slice(0, width - 1)}…`)
 

@@ -3,6 +3,9 @@ import { LayerleakError } from './errors.ts'
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/
 
+/** `sha256:abcdef…` -> the first 12 hex characters, as docker prints image ids */
+export const shortDigest = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12)
+
 export const isDigest = (value: string): boolean => DIGEST.test(value)
 
 export const assertDigest = (value: string, what = 'digest'): string => {

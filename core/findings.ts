@@ -2,9 +2,21 @@
  * Merges occurrences into findings: one finding per (manifest, fingerprint), every location kept.
  * Redaction happens here and only here, so no plugin ever sees or writes a raw value by accident.
  */
+import type { Disposition, Filter, MatchContext } from './contracts.ts'
 import { fingerprintOf, redactValue, snippetAround } from './redact.ts'
 import type { Confidence, Finding, Occurrence } from './result.ts'
 import type { RawMatch } from './text-scanner.ts'
+
+const ACTIONABLE: Disposition = { disposition: 'actionable', reason: '' }
+
+/** The first filter with an opinion decides; no opinion at all means actionable. */
+export const classifyMatch = (filters: readonly Filter[], context: MatchContext): Disposition => {
+  for (const filter of filters) {
+    const verdict = filter.classify(context)
+    if (verdict) return verdict
+  }
+  return ACTIONABLE
+}
 
 /** An occurrence before redaction: the raw match and the fields the pipeline has worked out. */
 export interface OccurrenceDraft {

@@ -7,11 +7,12 @@
 import { buildStepsForLayers } from './build-steps.ts'
 import { mapConcurrent } from './concurrency.ts'
 import { scanImageConfig } from './config-scanner.ts'
-import type { CleanLayerRecord, Detector, Disposition, Filter, LayerCache, Layer, MatchContext, Source, Target } from './contracts.ts'
+import type { CleanLayerRecord, Detector, Filter, LayerCache, Layer, Source, Target } from './contracts.ts'
 import { LayerleakError, toLayerleakError } from './errors.ts'
 import type { ScanEvent } from './events.ts'
 import { LayerChanges, presentInFinalImage } from './filesystem-index.ts'
-import { type AssembleOptions, assembleFindings, type OccurrenceDraft } from './findings.ts'
+import { type AssembleOptions, assembleFindings, classifyMatch, type OccurrenceDraft } from './findings.ts'
+import { shortDigest } from './digest.ts'
 import { scanLayer, type LayerScanOutcome } from './layer-scanner.ts'
 import { type ArchiveLimits, type ArchiveReader, defaultArchiveLimits } from './nested-archives.ts'
 import { defaultLimits, exceeds, type Limits } from './limits.ts'
@@ -68,17 +69,8 @@ export interface ScanOptions {
   now?: () => Date
 }
 
-const DEFAULT_DISPOSITION: Disposition = { disposition: 'actionable', reason: '' }
 
-const classify = (filters: readonly Filter[], context: MatchContext): Disposition => {
-  for (const filter of filters) {
-    const verdict = filter.classify(context)
-    if (verdict) return verdict
-  }
-  return DEFAULT_DISPOSITION
-}
 
-const shortDigest = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12)
 
 /**
  * A source that stops at a cap reports `limit_exceeded` with a message that starts with the limit's
@@ -290,7 +282,7 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   }
 
   const addDraft = (match: RawMatch & { path?: string }, manifestDigest: string, fields: Omit<OccurrenceDraft['fields'], 'disposition' | 'disposition_reason'>) => {
-    const verdict = classify(filters, {
+    const verdict = classifyMatch(filters, {
       detectorId: match.detectorId,
       confidence: match.confidence,
       value: match.value,

@@ -120,6 +120,31 @@ const isGeneric = (detectorId: string): boolean => detectorId.startsWith('generi
 const specificity = (detector: Detector, confidence: Confidence): number =>
   (isGeneric(detector.id) ? 0 : detector.fileFormat === true ? 20 : 10) + CONFIDENCE_RANK[confidence]
 
+/**
+ * Where spans of a text sit, by line: offsets must be asked for in ascending order, so a file's
+ * lines are counted once however many matches it has.
+ */
+const lineLocator = (text: string, firstLine: number) => {
+  let line = firstLine
+  let cursor = 0
+  return (start: number, end: number) => {
+    for (let at = text.indexOf('\n', cursor); at !== -1 && at < start; at = text.indexOf('\n', at + 1)) {
+      line++
+      cursor = at + 1
+    }
+    const lineStart = text.lastIndexOf('\n', start - 1) + 1
+    let lineEnd = text.indexOf('\n', start)
+    if (lineEnd === -1) lineEnd = text.length
+    return {
+      lineNumber: line,
+      lineStartOffset: lineStart,
+      line: text.slice(lineStart, lineEnd).replace(/\r$/, ''),
+      lineStart: start - lineStart,
+      lineEnd: Math.min(end, lineEnd) - lineStart,
+    }
+  }
+}
+
 type ScanWindow = { baseOffset: number; baseLine: number; skipBefore: number }
 
 /** `GITHUB_TOKEN: `, `"auth": "`, `export X=`: the key a base64 value is assigned to, from the text before it on its line */
@@ -189,21 +214,14 @@ export class TextScanner {
     const decodedAt = { sourceType: location.sourceType, path: location.path, key: '' }
     const origin = { baseOffset: 0, baseLine: 1, skipBefore: 0 }
     let all = [...matches]
-    let line = window.baseLine
-    let cursor = 0
+    const locate = lineLocator(text, window.baseLine)
     for (const blob of blobs) {
       const candidates = this.#prefilter.scanText(blob.decoded)
       if (candidates.length === 0) continue
       const inner = this.#run(candidates, { text: blob.decoded, binary: false, ...decodedAt }, origin)
       if (inner.length === 0) continue
-      for (let at = text.indexOf('\n', cursor); at !== -1 && at < blob.start; at = text.indexOf('\n', at + 1)) {
-        line++
-        cursor = at + 1
-      }
-      const lineStart = text.lastIndexOf('\n', blob.start - 1) + 1
-      let lineEnd = text.indexOf('\n', blob.start)
-      if (lineEnd === -1) lineEnd = text.length
-      const outerKey = KEY_BEFORE_VALUE.exec(text.slice(Math.max(lineStart, blob.start - 200), blob.start))?.[1] ?? location.key
+      const { lineStartOffset, ...at } = locate(blob.start, blob.end)
+      const outerKey = KEY_BEFORE_VALUE.exec(text.slice(Math.max(lineStartOffset, blob.start - 200), blob.start))?.[1] ?? location.key
       const [from, to] = [blob.start + window.baseOffset, blob.end + window.baseOffset]
       all = all.filter((match) => !(match.start < to && from < match.end && isGeneric(match.detectorId)))
       for (const match of inner) {
@@ -212,12 +230,9 @@ export class TextScanner {
           confidence: match.confidence,
           value: match.value,
           key: match.key || outerKey,
-          lineNumber: line,
           start: blob.start + window.baseOffset,
           end: blob.end + window.baseOffset,
-          line: text.slice(lineStart, lineEnd).replace(/\r$/, ''),
-          lineStart: blob.start - lineStart,
-          lineEnd: Math.min(blob.end, lineEnd) - lineStart,
+          ...at,
         })
       }
     }
@@ -269,27 +284,17 @@ export class TextScanner {
 
     const { text } = chunk
     const results: RawMatch[] = []
-    let line = window.baseLine
-    let cursor = 0
+    const locate = lineLocator(text, window.baseLine)
     for (const match of kept) {
-      for (let at = text.indexOf('\n', cursor); at !== -1 && at < match.start; at = text.indexOf('\n', at + 1)) {
-        line++
-        cursor = at + 1
-      }
-      const lineStart = text.lastIndexOf('\n', match.start - 1) + 1
-      let lineEnd = text.indexOf('\n', match.start)
-      if (lineEnd === -1) lineEnd = text.length
+      const { lineStartOffset: _, ...at } = locate(match.start, match.end)
       results.push({
         detectorId: match.detector.id,
         confidence: match.confidence,
         value: match.value,
         key: match.key,
-        lineNumber: line,
         start: match.start + window.baseOffset,
         end: match.end + window.baseOffset,
-        line: text.slice(lineStart, lineEnd).replace(/\r$/, ''),
-        lineStart: match.start - lineStart,
-        lineEnd: Math.min(match.end, lineEnd) - lineStart,
+        ...at,
       })
     }
     return results

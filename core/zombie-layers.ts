@@ -6,8 +6,9 @@
  * tag moved, which layers became zombies, what a watch pass does with a zombie it knows, and the
  * scan result of the zombies of one move (source_type `zombie_layer`, never in a current image).
  */
-import type { Disposition, Filter, LayerDescriptor, MatchContext } from './contracts.ts'
-import { type AssembleOptions, assembleFindings, type OccurrenceDraft } from './findings.ts'
+import type { Filter, LayerDescriptor } from './contracts.ts'
+import { type AssembleOptions, assembleFindings, classifyMatch, type OccurrenceDraft } from './findings.ts'
+import { shortDigest } from './digest.ts'
 import type { LayerScanOutcome } from './layer-scanner.ts'
 import { isForeignLayerMediaType } from './media-types.ts'
 import { type Coverage, type Diagnostic, type PlatformResult, RESULT_SCHEMA_VERSION, type ScanResult, type ScanStatus, type ZombieOrigin } from './result.ts'
@@ -166,17 +167,7 @@ export interface ZombieResultInput {
   finishedAt: Date
 }
 
-const shortDigest = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12)
-const ACTIONABLE: Disposition = { disposition: 'actionable', reason: '' }
 
-/** the first filter with an opinion decides, as in the scan pipeline */
-const classify = (filters: readonly Filter[], context: MatchContext): Disposition => {
-  for (const filter of filters) {
-    const verdict = filter.classify(context)
-    if (verdict) return verdict
-  }
-  return ACTIONABLE
-}
 
 /**
  * One move's zombie layers as a ScanResult of the old image (mode `reference`, no tags: the tag
@@ -224,7 +215,7 @@ export const zombieScanResult = (input: ZombieResultInput): ScanResult => {
       diagnostics.push({ code: 'limit_exceeded', scope: 'layer', subject: layer.digest, message: `${outcome.limitHit} reached in zombie layer ${layer.layerIndex}: the rest of the layer was not scanned` })
     }
     for (const match of outcome.matches) {
-      const verdict = classify(filters, { detectorId: match.detectorId, confidence: match.confidence, value: match.value, sourceType: 'zombie_layer', path: match.path, key: match.key, line: match.line })
+      const verdict = classifyMatch(filters, { detectorId: match.detectorId, confidence: match.confidence, value: match.value, sourceType: 'zombie_layer', path: match.path, key: match.key, line: match.line })
       drafts.push({
         match,
         manifestDigest: layer.sourceManifestDigest,

@@ -38,7 +38,7 @@ export const ErrorPage = (props: { status: number; message: string }) => (
 )
 
 /** `sha256:0123456789ab…` */
-export const shortDigest = (digest: string): string => (digest ? `${digest.replace(/^sha256:/, '').slice(0, 12)}` : '')
+export { shortDigest } from '../../core/digest.ts'
 
 export const when = (iso: string | null | undefined): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—')
 
