@@ -7,6 +7,7 @@ import type { Diagnostic } from '../core/result.ts'
 import { buildImage, buildIndex } from '../plugins/sources/image-builder.ts'
 import { registrySource, type RegistrySourceOptions } from '../plugins/sources/registry.ts'
 import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
+import { startPaginatingProxy } from './support/paginating-proxy.ts'
 import { pushImage, uniqueRepository } from './support/push.ts'
 
 const host = () => inject('registryHost')
@@ -201,14 +202,24 @@ describe('the registry source', () => {
     const image = await buildImage({ layers: [{ files: [{ path: 'a' }] }] })
     const tags = ['a1', 'b2', 'c3', 'd4', 'e5']
     await pushImage(host(), repository, image, tags)
-    const { client } = source()
-    const repo = { registry: host(), repository }
-    const all = await client.listTags(repo, { pageSize: 2 })
-    expect([...all.tags].sort()).toEqual(tags)
-    expect(all.truncated).toBe(false)
-    const capped = await client.listTags(repo, { pageSize: 2, maxTags: 3 })
-    expect(capped.tags).toEqual(all.tags.slice(0, 3))
-    expect(capped.truncated).toBe(true)
+    // Debian's registry does not page tags/list: a paginating proxy does, as Docker Hub does, and
+    // a recording proxy in front of it counts the pages asked for
+    const paginator = await startPaginatingProxy(host())
+    const recorder = await startFaultProxy(paginator.host)
+    try {
+      const { client } = source()
+      const repo = { registry: recorder.host, repository }
+      const all = await client.listTags(repo, { pageSize: 2 })
+      expect([...all.tags].sort()).toEqual(tags)
+      expect(all.truncated).toBe(false)
+      expect(recorder.requests.filter((request) => request.path.includes('/tags/list'))).toHaveLength(3)
+      const capped = await client.listTags(repo, { pageSize: 2, maxTags: 3 })
+      expect(capped.tags).toEqual(all.tags.slice(0, 3))
+      expect(capped.truncated).toBe(true)
+    } finally {
+      await recorder.close()
+      await paginator.close()
+    }
   })
 
   it('accepts registry references and leaves other transports to their sources', () => {
