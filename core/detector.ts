@@ -88,7 +88,7 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
     ...(spec.context ? { context: spec.context } : {}),
     examples: spec.examples,
     negatives: spec.negatives ?? [],
-    source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${JSON.stringify(spec.context ?? '')}`,
+    source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${typeof spec.context === 'function' ? spec.context.toString() : JSON.stringify(spec.context ?? '')}`,
     detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, chunk)),
   }
 }

@@ -84,8 +84,9 @@ const edgeAfter = (text: string, at: number): number => {
  * Line-aligned spans of `text` around a candidate's keyword hits, merged where they overlap; the
  * whole text when the detector asks for it or has no keywords.
  */
-export const windowsFor = (candidate: Candidate, text: string): [number, number][] => {
-  const context = candidate.detector.context ?? DEFAULT_CONTEXT
+export const windowsFor = (candidate: Candidate, text: string, path = ''): [number, number][] => {
+  const wanted = candidate.detector.context ?? DEFAULT_CONTEXT
+  const context = typeof wanted === 'function' ? wanted(path) : wanted
   if (context === 'file' || candidate.runs.length === 0) return [[0, text.length]]
   const windows: [number, number][] = []
   for (let r = 0; r < candidate.runs.length; r += 2) {
@@ -243,7 +244,7 @@ export class TextScanner {
     const found: { detector: Detector; start: number; end: number; value: string; confidence: Confidence; key: string }[] = []
     for (const candidate of candidates) {
       const { detector } = candidate
-      for (const [from, to] of windowsFor(candidate, chunk.text)) {
+      for (const [from, to] of windowsFor(candidate, chunk.text, chunk.path)) {
         const part = from === 0 && to === chunk.text.length ? chunk : { ...chunk, text: chunk.text.slice(from, to) }
         for (const match of detector.detect(part)) {
           if (match.end + from + window.baseOffset <= window.skipBefore) continue

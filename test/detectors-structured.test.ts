@@ -34,7 +34,20 @@ describe('the file-format catalog', () => {
 
   it('comes first in the built-in catalog and marks its detectors as file formats', () => {
     expect(builtinDetectors.slice(0, structuredFileDetectors.length)).toEqual(structuredFileDetectors)
-    for (const detector of structuredFileDetectors) expect(detector).toMatchObject({ fileFormat: true, context: 'file' })
+    for (const detector of structuredFileDetectors) {
+      expect(detector.fileFormat).toBe(true)
+      // its own files it reads whole, whatever it does elsewhere
+      for (const { path } of detector.fileExamples) expect(typeof detector.context === 'function' ? detector.context(path) : detector.context, path).toBe('file')
+    }
+  })
+
+  it('reads files of other names around its keywords only, and still finds what a script writes into its file deep inside one', () => {
+    const netrc = structuredFileDetectors.find((detector) => detector.id === 'netrc-password')
+    expect(typeof netrc?.context === 'function' && netrc.context('app/dist/bundle.js')).toEqual({ before: expect.any(Number), after: expect.any(Number) })
+    const filler = 'echo building the thing with a long line of output that repeats\n'.repeat(4000)
+    const script = `#!/bin/sh\n${filler}cat > /root/.netrc <<'EOF'\nmachine git.acme-corp.io login ci password Tq9xL2mVr7KzW4pN\nEOF\n${filler}`
+    const found = scanFile('usr/local/bin/build.sh', script).filter((match) => match.detectorId === 'netrc-password')
+    expect(found.map((match) => [match.value, match.lineNumber])).toEqual([['Tq9xL2mVr7KzW4pN', 4003]])
   })
 
   describe.each(structuredFileDetectors.map((detector) => [detector.id, detector] as const))('%s', (_id, detector) => {

@@ -10,13 +10,16 @@
  * the same span (`fileFormat: true`, core/text-scanner.ts): it knows what the value is.
  */
 import { Buffer } from 'node:buffer'
-import type { DetectorMatch, ScanChunk } from '../../core/contracts.ts'
+import type { DetectorContext, DetectorMatch, ScanChunk } from '../../core/contracts.ts'
 import { type DetectorDefinition, type DetectorSpec, defineDetector } from '../../core/detector.ts'
 
-/** A file-format detector: matched in context of the whole file, with examples that name their file. */
+/**
+ * A file-format detector: matched in context of the whole file (or, with `parsesInPlace`, of the
+ * whole file only where the path names its format), with examples that name their file.
+ */
 export interface FileFormatDetector extends DetectorDefinition {
   fileFormat: true
-  context: 'file'
+  context: 'file' | ((path: string) => DetectorContext)
   /** files (path and content) in which it must find something */
   fileExamples: { path: string; text: string }[]
   /** files in which it must find nothing */
@@ -27,15 +30,28 @@ export interface FileFormatSpec extends Omit<DetectorSpec, 'pattern' | 'validate
   detect: (chunk: ScanChunk) => Iterable<DetectorMatch>
   fileExamples: { path: string; text: string }[]
   fileNegatives?: { path: string; text: string }[]
+  /**
+   * The paths it parses whole (`root/.netrc`). Given, it reads other files only around its
+   * keywords: what it finds there (a heredoc into ~/.netrc, a lone entry line) names itself on
+   * the lines it needs, and a 10 MB bundle that says `password` costs windows, not a parse.
+   */
+  parsesInPlace?: (path: string) => boolean
 }
 
-export const defineFileFormatDetector = (spec: FileFormatSpec): FileFormatDetector => ({
-  ...defineDetector(spec),
+/** Outside its own files, a file-format detector reads what the other detectors read around their keywords. */
+const KEYWORD_WINDOWS: DetectorContext = { before: 1024, after: 8192 }
+
+export const defineFileFormatDetector = ({ parsesInPlace, ...spec }: FileFormatSpec): FileFormatDetector => {
+  const detector = defineDetector(spec)
+  return {
+  ...detector,
+  source: `${detector.source}${parsesInPlace?.toString() ?? ''}`,
   fileFormat: true,
-  context: 'file',
+  context: parsesInPlace ? (path: string) => (parsesInPlace(path) ? 'file' : KEYWORD_WINDOWS) : 'file',
   fileExamples: spec.fileExamples,
   fileNegatives: spec.fileNegatives ?? [],
-})
+}
+}
 
 /** The path's segments: archive members (`a.jar!x/y`) split like directories. */
 const segmentsOf = (path: string): string[] => path.split(/[/!]/).filter(Boolean)
@@ -70,34 +86,58 @@ export function* linesOf(text: string, from = 0, to = text.length): Iterable<Lin
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
 const escape = (literal: string): string => literal.replace(REGEX_SPECIAL, '\\$&')
 
+/** How far around a mention of the file name its line is read: script lines are short, minified lines are not. */
+const LINE_REACH = 2048
+
+/** The line holding `at`, within LINE_REACH either side. */
+const lineAround = (text: string, at: number): { start: number; end: number } => {
+  const newline = text.lastIndexOf('\n', at)
+  const start = newline === -1 || at - newline > LINE_REACH ? Math.max(0, at - LINE_REACH) : newline + 1
+  let end = text.indexOf('\n', at)
+  if (end === -1) end = text.length
+  return { start, end: Math.min(end, at + LINE_REACH) }
+}
+
 /**
  * Spans of a text that a script writes into a file with one of these names: a heredoc
  * (`cat > ~/.netrc <<'EOF'` … `EOF`, `tee -a .pgpass <<EOF`) or an echo/printf redirect
  * (`echo "machine x login y password z" > /root/.netrc`). In echo bodies, `\n` is turned into a
  * blank and a line break, so lines parse as the file's lines with offsets unchanged.
+ *
+ * Both forms name the file on the line that starts them, so only lines that mention a name are
+ * read: a 10 MB bundle that says `.pgpass` once costs one short line, not a pass per line.
  */
 export const writtenInto = (text: string, names: readonly string[]): { start: number; end: number; text: string }[] => {
   const found: { start: number; end: number; text: string }[] = []
-  if (!names.some((name) => text.includes(name))) return found
+  const lines = new Map<number, number>()
+  for (const name of names) {
+    for (let at = text.indexOf(name); at !== -1; at = text.indexOf(name, at + name.length)) {
+      const line = lineAround(text, at)
+      if (!lines.has(line.start)) lines.set(line.start, line.end)
+    }
+  }
+  if (lines.size === 0) return found
   const name = `(?:${names.map(escape).join('|')})`
-  const heredoc = new RegExp(`^[^\\n]*?(?:>>?|\\btee\\b[^\\n]*?)[ \\t]*["']?[^\\s"'<>|;&]*${name}["']?[^\\n]*?<<-?[ \\t]*(["']?)([A-Za-z_][A-Za-z0-9_]*)\\1[^\\n]*\\n|^[^\\n]*?<<-?[ \\t]*(["']?)([A-Za-z_][A-Za-z0-9_]*)\\3[^\\n]*?>>?[ \\t]*["']?[^\\s"'<>|;&]*${name}["']?[^\\n]*\\n`, 'gm')
-  for (const match of text.matchAll(heredoc)) {
-    const delimiter = match[2] ?? match[4]
-    const start = match.index + match[0].length
-    const close = new RegExp(`^[ \\t]*${escape(delimiter)}[ \\t]*$`, 'm')
-    close.lastIndex = 0
-    const rest = text.slice(start)
-    const end = close.exec(rest)
-    const stop = end ? start + end.index : text.length
-    found.push({ start, end: stop, text: text.slice(start, stop) })
-  }
+  const heredoc = new RegExp(`^[^\\n]*?(?:>>?|\\btee\\b[^\\n]*?)[ \\t]*["']?[^\\s"'<>|;&]*${name}["']?[^\\n]*?<<-?[ \\t]*(["']?)([A-Za-z_][A-Za-z0-9_]*)\\1|^[^\\n]*?<<-?[ \\t]*(["']?)([A-Za-z_][A-Za-z0-9_]*)\\3[^\\n]*?>>?[ \\t]*["']?[^\\s"'<>|;&]*${name}["']?`)
   const echo = new RegExp(`\\b(?:echo|printf)[ \\t]+(?:-[a-zA-Z]+[ \\t]+)*(["'])((?:(?!\\1)[^\\n\\\\]|\\\\.)*)\\1[ \\t]*>>?[ \\t]*["']?[^\\s"'<>|;&]*${name}(?![A-Za-z0-9_.-])`, 'g')
-  for (const match of text.matchAll(echo)) {
-    const body = match[2]
-    const start = match.index + match[0].indexOf(match[1]) + 1
-    found.push({ start, end: start + body.length, text: body.replace(/\\n/g, ' \n') })
+  for (const [lineStart, lineEnd] of [...lines].sort((a, b) => a[0] - b[0])) {
+    const line = text.slice(lineStart, lineEnd)
+    const opening = heredoc.exec(line)
+    // the body starts on the next line and runs to the delimiter alone on its line (or the end)
+    if (opening && lineEnd < text.length && text[lineEnd] === '\n') {
+      const delimiter = opening[2] ?? opening[4]
+      const start = lineEnd + 1
+      const close = new RegExp(`^[ \\t]*${escape(delimiter)}[ \\t]*$`, 'm').exec(text.slice(start))
+      const stop = close ? start + close.index : text.length
+      found.push({ start, end: stop, text: text.slice(start, stop) })
+    }
+    for (const match of line.matchAll(echo)) {
+      const body = match[2]
+      const start = lineStart + match.index + match[0].indexOf(match[1]) + 1
+      found.push({ start, end: start + body.length, text: body.replace(/\\n/g, ' \n') })
+    }
   }
-  return found
+  return found.sort((a, b) => a.start - b.start)
 }
 
 /** `${VAR}`, `$VAR`, `$(cmd)`, `{{ x }}`, `%(x)s`, `<token>`, `****`, `xxxx`, `changeme`: not a value */

@@ -62,8 +62,10 @@ function* netrcPasswordsIn(region: Region): Iterable<DetectorMatch> {
 
 const NETRC_LINE = /^[ \t]*machine[ \t]+\S+[ \t]+(?:login[ \t]+\S+[ \t]+)?password[ \t]+\S+/gm
 
+const isNetrcPath = (path: string): boolean => ['.netrc', '_netrc'].includes(fileNameOf(path))
+
 function* netrcPasswords(chunk: ScanChunk): Iterable<DetectorMatch> {
-  const inPlace = ['.netrc', '_netrc'].includes(fileNameOf(chunk.path))
+  const inPlace = isNetrcPath(chunk.path)
   const seen = new Set<number>()
   for (const region of regionsOf(chunk, inPlace, ['.netrc', '_netrc'])) {
     for (const match of netrcPasswordsIn(region)) {
@@ -93,8 +95,10 @@ const decodePercent = (value: string): string => {
   }
 }
 
+const isGitCredentialsPath = (path: string): boolean => fileNameOf(path) === '.git-credentials' || pathEndsWith(path, 'git', 'credentials')
+
 function* gitCredentials(chunk: ScanChunk): Iterable<DetectorMatch> {
-  const inPlace = fileNameOf(chunk.path) === '.git-credentials' || pathEndsWith(chunk.path, 'git', 'credentials')
+  const inPlace = isGitCredentialsPath(chunk.path)
   for (const region of regionsOf(chunk, inPlace, ['.git-credentials', 'git/credentials'])) {
     for (const line of linesOf(region.text)) {
       const match = CREDENTIAL_URL.exec(line.text)
@@ -123,9 +127,10 @@ const pgpassPassword = (line: string): { value: string; offset: number } | undef
   return undefined
 }
 
+const isPgpassPath = (path: string): boolean => ['.pgpass', 'pgpass.conf'].includes(fileNameOf(path))
+
 function* pgpassPasswords(chunk: ScanChunk): Iterable<DetectorMatch> {
-  const name = fileNameOf(chunk.path)
-  const inPlace = name === '.pgpass' || name === 'pgpass.conf'
+  const inPlace = isPgpassPath(chunk.path)
   for (const region of regionsOf(chunk, inPlace, ['.pgpass', 'pgpass.conf'])) {
     for (const line of linesOf(region.text)) {
       if (/^[ \t]*(?:#|$)/.test(line.text)) continue
@@ -187,6 +192,7 @@ export const structuredLoginFileDetectors: FileFormatDetector[] = [
     confidence: 'high',
     keywords: ['machine', 'netrc', 'password'],
     detect: netrcPasswords,
+    parsesInPlace: isNetrcPath,
     examples: [
       'RUN echo "machine github.com login ci-bot password ghs_kq7Wn2Rd9Xs4Lm1Zx6Vb3Ht8Jy5Gc0FaRMYz" > /root/.netrc && pip install -r requirements.txt',
       'machine api.heroku.com login ops@acme-corp.io password 3f786850-e387-550f-dab8-36ed7e6dc881',
@@ -204,6 +210,7 @@ export const structuredLoginFileDetectors: FileFormatDetector[] = [
     confidence: 'high',
     keywords: ['git-credentials', 'git/credentials', '://'],
     detect: gitCredentials,
+    parsesInPlace: isGitCredentialsPath,
     examples: [
       "RUN git config --global credential.helper store && echo 'https://ci-bot:W9V1FqVbX8RjoVaeow32DayRbGk@git.acme-corp.io' > /root/.git-credentials",
       "cat > ~/.git-credentials <<'EOF'\nhttps://oauth2:glpat-kq7Wn2Rd9Xs4Lm1Zx6Vb@gitlab.com\nEOF",
@@ -220,6 +227,7 @@ export const structuredLoginFileDetectors: FileFormatDetector[] = [
     // a .pgpass need not name itself: its ports (or wildcard) are what every line holds
     keywords: ['pgpass', ':5432:', ':5433:', ':5434:', ':6432:', ':*:'],
     detect: pgpassPasswords,
+    parsesInPlace: isPgpassPath,
     examples: ["RUN echo 'db.internal:6543:orders:orders_rw:Kq2m\\:X9vLp7Rt' > /root/.pgpass && chmod 600 /root/.pgpass", 'cat >> $HOME/.pgpass <<EOF\n*:*:*:replicator:W9V1FqVbX8Rjo\nEOF'],
     negatives: ['echo "localhost:5432:*:postgres:${PGPASSWORD}" > ~/.pgpass', 'export PGPASSFILE=/run/secrets/pgpass'],
     fileExamples: [{ path: 'var/lib/postgresql/.pgpass', text: '# hostname:port:database:username:password\nprimary.db:5432:*:replicator:Tq9x\\:L2mVr7\\\\KzW4\n' }],

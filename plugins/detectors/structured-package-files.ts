@@ -21,9 +21,10 @@ const decodedPassword = (value: string): string | undefined => {
   return /^[\x20-\x7e]+$/.test(decoded) ? decoded : undefined
 }
 
+const isNpmrcPath = (path: string): boolean => ['.npmrc', 'npmrc'].includes(fileNameOf(path))
+
 function* npmrcCredentials(chunk: ScanChunk): Iterable<DetectorMatch> {
-  const name = fileNameOf(chunk.path)
-  const inPlace = name === '.npmrc' || name === 'npmrc'
+  const inPlace = isNpmrcPath(chunk.path)
   // elsewhere only the registry-scoped keys (`//host/:_authToken=`) or a script writing an .npmrc count
   if (!inPlace && !chunk.text.includes(':_') && !chunk.text.includes('npmrc')) return
   const regions = [{ start: 0, end: chunk.text.length, text: chunk.text }, ...(inPlace ? [] : writtenInto(chunk.text, ['.npmrc', 'npmrc']))]
@@ -112,6 +113,7 @@ export const structuredPackageFileDetectors: FileFormatDetector[] = [
     confidence: 'high',
     keywords: ['_auth', '_password', 'npmrc'],
     detect: npmrcCredentials,
+    parsesInPlace: isNpmrcPath,
     examples: [NPMRC, `//nexus.acme-corp.io/repository/npm/:_password=${Buffer.from('Tq9xL2mVr7KzW4pN').toString('base64')}`],
     negatives: ['//registry.npmjs.org/:_authToken=${NPM_TOKEN}', '_auth=ZGVwbG95Ym90OlRxOHZLMm1YcjRMcDlaczY=', '//registry.npmjs.org/:always-auth=true'],
     fileExamples: [
