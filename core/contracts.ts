@@ -159,6 +159,9 @@ export interface DetectorMatch {
   key?: string
 }
 
+/** The text a detector runs on: the whole file, or windows around its keyword hits. */
+export type DetectorContext = 'file' | { before: number; after: number }
+
 export interface Detector {
   /** stable, kebab-case: `aws-access-key-id`. Reported as `detector_name`. */
   id: string
@@ -176,9 +179,11 @@ export interface Detector {
    * How much text around each keyword hit the detector needs. By default it runs on line-aligned
    * windows from 1 KB before to 8 KB after its keyword hits (merged), not on the whole file: a
    * 1 MB bundle with one `ghp_` in it costs a few KB of regex. `'file'` hands it the whole text
-   * (structured files, formats whose keyword can sit anywhere).
+   * (structured files, formats whose keyword can sit anywhere). A function decides by the file's
+   * path: a .netrc parser needs a `.netrc` whole, but elsewhere only the lines around its keywords
+   * (a script writing one, a lone `machine … password …` line).
    */
-  context?: 'file' | { before: number; after: number }
+  context?: DetectorContext | ((path: string) => DetectorContext)
   /**
    * A parser of one file format (a kubeconfig, a .netrc, ~/.aws/credentials): it knows what each
    * value is by where it sits, so it keeps overlapping spans from the pattern detectors.
