@@ -1,8 +1,14 @@
 /**
  * The keyword prefilter: one pass over the bytes decides which detectors run, and where. Detector
  * keywords are compiled into a case-insensitive Aho-Corasick automaton with a full transition
- * table; accepting states are stored negated, so the hot loop is one table lookup and one sign
- * test per byte, and text without keywords costs exactly one pass.
+ * table over byte classes (the ~55 distinct keyword bytes, case folded, and "anything else"), so
+ * the table stays in cache. Accepting states are stored negated and pre-multiplied by the class
+ * count: the hot loop is two table lookups and one sign test per byte, and text without keywords
+ * costs exactly one pass.
+ *
+ * One automaton walk is bound by the latency of its table lookups (each step waits for the last),
+ * not by the CPU's throughput, so a large buffer is walked as LANES independent lanes in one loop:
+ * the CPU overlaps their lookups, and a pass runs ~3x faster than one lane would.
  */
 import type { Detector } from './contracts.ts'
 
@@ -36,6 +42,10 @@ const lowerByte = (byte: number): number => (byte >= 65 && byte <= 90 ? byte + 3
 const RUN_GAP = 1024
 /** Above this many runs a detector simply gets the whole text: windows would cover it anyway. */
 const MAX_RUNS_PER_DETECTOR = 1024
+/** lanes walked at once (walkLanes is written out for four) */
+const LANES = 4
+/** below this, one lane: the lanes' set-up and overlaps cost more than they save */
+const LANE_THRESHOLD = 4096
 
 export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
   const encoder = new TextEncoder()
@@ -73,55 +83,64 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
     outputs[state].push(k)
   })
 
-  // breadth-first: failure links folded into a full transition table
+  // byte classes: one per byte some keyword holds (upper case shares its lower-case class), 0 for the rest
+  const classOf = new Uint8Array(256)
+  let classCount = 1
+  for (let b = 0; b < 256; b++) {
+    if (goto.some((edges) => edges.has(b))) classOf[b] = classCount++
+  }
+  for (let b = 65; b <= 90; b++) classOf[b] = classOf[b + 32]
+
+  // breadth-first: failure links folded into a full transition table over classes
   const stateCount = goto.length
-  const delta = new Int32Array(stateCount * 256)
+  const delta = new Int32Array(stateCount * classCount)
   const fail = new Int32Array(stateCount)
   const queue: number[] = []
-  for (let b = 0; b < 256; b++) {
-    const next = goto[0].get(b)
-    if (next !== undefined) {
-      delta[b] = next
-      queue.push(next)
-    }
+  const edgesByClass = (state: number): Map<number, number> => new Map([...goto[state]].map(([b, next]) => [classOf[b], next]))
+  for (const [c, next] of edgesByClass(0)) {
+    delta[c] = next
+    queue.push(next)
   }
   for (let head = 0; head < queue.length; head++) {
     const state = queue[head]
     for (const k of outputs[fail[state]]) if (!outputs[state].includes(k)) outputs[state].push(k)
-    for (let b = 0; b < 256; b++) {
-      const next = goto[state].get(b)
+    const edges = edgesByClass(state)
+    for (let c = 0; c < classCount; c++) {
+      const next = edges.get(c)
       if (next !== undefined) {
-        fail[next] = delta[fail[state] * 256 + b]
-        delta[state * 256 + b] = next
+        fail[next] = delta[fail[state] * classCount + c]
+        delta[state * classCount + c] = next
         queue.push(next)
       } else {
-        delta[state * 256 + b] = delta[fail[state] * 256 + b]
+        delta[state * classCount + c] = delta[fail[state] * classCount + c]
       }
     }
   }
-  // upper-case ASCII letters follow their lower-case transitions; accepting targets are stored as ~state
-  for (let state = 0; state < stateCount; state++) {
-    for (let b = 65; b <= 90; b++) delta[state * 256 + b] = delta[state * 256 + b + 32]
-  }
-  for (let i = 0; i < delta.length; i++) if (outputs[delta[i]].length > 0) delta[i] = ~delta[i]
+  // targets pre-multiplied by the class count (a state is its row's offset), accepting ones stored as ~offset
+  for (let i = 0; i < delta.length; i++) delta[i] = outputs[delta[i]].length > 0 ? ~(delta[i] * classCount) : delta[i] * classCount
   // state -> detectors it makes candidates
   const detectorsOfState: number[][] = outputs.map((ks) => [...new Set(ks.flatMap((k) => keywordIndex.get(keywords[k]) ?? []))])
+  // a keyword ending at `end` starts at or after end - longestOverall: where a lane must start to see it whole
+  const overlap = Math.max(0, ...keywords.map((keyword) => encoder.encode(keyword).length)) - 1
 
-  // per accepting state, the run being extended: its index in `runs`, or -1
-  const openRun = new Int32Array(stateCount).fill(-1)
+  // per lane and accepting state, the run being extended: its index in the lane's runs, or -1
+  const openRun = Array.from({ length: LANES }, () => new Int32Array(stateCount).fill(-1))
 
-  /** runs: flat triples of (accepting state, first end offset, last end offset) */
-  const collect = (runs: number[]): Candidate[] => {
+  /** runs of each lane: flat triples of (accepting state offset, first end offset, last end offset) */
+  const collect = (lanes: number[][]): Candidate[] => {
     const perDetector = new Map<number, number[]>()
     for (const i of always) perDetector.set(i, [])
-    for (let r = 0; r < runs.length; r += 3) {
-      openRun[runs[r]] = -1
-      for (const i of detectorsOfState[runs[r]]) {
-        let list = perDetector.get(i)
-        if (!list) perDetector.set(i, (list = []))
-        if (list.length <= MAX_RUNS_PER_DETECTOR * 2) list.push(runs[r + 1], runs[r + 2])
+    lanes.forEach((runs, lane) => {
+      for (let r = 0; r < runs.length; r += 3) {
+        const state = runs[r] / classCount
+        openRun[lane][state] = -1
+        for (const i of detectorsOfState[state]) {
+          let list = perDetector.get(i)
+          if (!list) perDetector.set(i, (list = []))
+          if (list.length <= MAX_RUNS_PER_DETECTOR * 2) list.push(runs[r + 1], runs[r + 2])
+        }
       }
-    }
+    })
     return [...perDetector.keys()]
       .sort((a, b) => a - b)
       .map((i) => {
@@ -131,44 +150,109 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
       })
   }
 
-  /** records a hit of `state` ending at `end`: extends the state's open run or starts one */
-  const record = (runs: number[], state: number, end: number) => {
-    const open = openRun[state]
-    if (open >= 0 && end - runs[open + 2] <= RUN_GAP) runs[open + 2] = end
+  /** records a hit of the state at `offset` ending at `end`: extends the state's open run or starts one */
+  const record = (runs: number[], open: Int32Array, offset: number, end: number) => {
+    const state = offset / classCount
+    const at = open[state]
+    if (at >= 0 && end - runs[at + 2] <= RUN_GAP) runs[at + 2] = end
     else {
-      openRun[state] = runs.length
-      runs.push(state, end, end)
+      open[state] = runs.length
+      runs.push(offset, end, end)
+    }
+  }
+
+  /** One lane over all the bytes. */
+  const walk = (bytes: Uint8Array, runs: number[], open: Int32Array) => {
+    let state = 0
+    for (let i = 0; i < bytes.length; i++) {
+      let next = delta[state + classOf[bytes[i]]]
+      if (next < 0) {
+        next = ~next
+        record(runs, open, next, i + 1)
+      }
+      state = next
+    }
+  }
+
+  /**
+   * LANES lanes of `span` bytes in one loop. Lane k owns the hits ending in (k*span, (k+1)*span]
+   * and starts `overlap` bytes early in the start state, so it sees whole every keyword that ends
+   * in its part; the last lane then finishes the remainder alone.
+   */
+  const walkLanes = (bytes: Uint8Array, lanes: number[][]) => {
+    const span = Math.floor(bytes.length / LANES)
+    const [r0, r1, r2, r3] = lanes
+    const [o0, o1, o2, o3] = openRun
+    // lane k > 0 reads bytes[b_k + i] for i in [0, span + overlap); lane 0 reads as far, keeping hits up to span
+    let s0 = 0
+    let s1 = 0
+    let s2 = 0
+    let s3 = 0
+    const b1 = span - overlap
+    const b2 = 2 * span - overlap
+    const b3 = 3 * span - overlap
+    const steps = span + overlap
+    for (let i = 0; i < steps; i++) {
+      let n1 = delta[s1 + classOf[bytes[b1 + i]]]
+      let n2 = delta[s2 + classOf[bytes[b2 + i]]]
+      let n3 = delta[s3 + classOf[bytes[b3 + i]]]
+      let n0 = delta[s0 + classOf[bytes[i]]]
+      if ((n0 | n1 | n2 | n3) < 0) {
+        if (n0 < 0) {
+          n0 = ~n0
+          if (i < span) record(r0, o0, n0, i + 1)
+        }
+        if (n1 < 0) {
+          n1 = ~n1
+          if (i >= overlap) record(r1, o1, n1, b1 + i + 1)
+        }
+        if (n2 < 0) {
+          n2 = ~n2
+          if (i >= overlap) record(r2, o2, n2, b2 + i + 1)
+        }
+        if (n3 < 0) {
+          n3 = ~n3
+          if (i >= overlap) record(r3, o3, n3, b3 + i + 1)
+        }
+      }
+      s0 = n0
+      s1 = n1
+      s2 = n2
+      s3 = n3
+    }
+    // the last lane goes on alone to the end, in the state it reached
+    let state = s3
+    for (let i = 4 * span; i < bytes.length; i++) {
+      let next = delta[state + classOf[bytes[i]]]
+      if (next < 0) {
+        next = ~next
+        record(r3, o3, next, i + 1)
+      }
+      state = next
     }
   }
 
   return {
     scan(bytes) {
-      const runs: number[] = []
-      let state = 0
-      const length = bytes.length
-      for (let i = 0; i < length; i++) {
-        let next = delta[(state << 8) | bytes[i]]
-        if (next < 0) {
-          next = ~next
-          record(runs, next, i + 1)
-        }
-        state = next
-      }
-      return runs.length === 0 && always.length === 0 ? [] : collect(runs)
+      const lanes: number[][] = [[], [], [], []]
+      if (bytes.length < LANE_THRESHOLD) walk(bytes, lanes[0], openRun[0])
+      else walkLanes(bytes, lanes)
+      return lanes.every((runs) => runs.length === 0) && always.length === 0 ? [] : collect(lanes)
     },
     scanText(text) {
       const runs: number[] = []
+      const open = openRun[0]
       let state = 0
       for (let i = 0; i < text.length; i++) {
         const code = text.charCodeAt(i)
-        let next = delta[(state << 8) | (code < 256 ? code : 0)]
+        let next = delta[state + (code < 256 ? classOf[code] : 0)]
         if (next < 0) {
           next = ~next
-          record(runs, next, i + 1)
+          record(runs, open, next, i + 1)
         }
         state = next
       }
-      return runs.length === 0 && always.length === 0 ? [] : collect(runs)
+      return runs.length === 0 && always.length === 0 ? [] : collect([runs])
     },
   }
 }

@@ -81,3 +81,62 @@ describe('keyword windows', () => {
     expect(windowsFor(whole.scanText(text)[0], text)).toEqual([[0, text.length]])
   })
 })
+
+describe('lanes: a large buffer is walked in parallel lanes', () => {
+  const keywords = ['ghp_', 'akia', 'password', 'pass', 'word', 'sk-', 'xoxb-', 'github_pat_', 'a']
+  const detectors = keywords.map((keyword, i) => detector(`d${i}`, [keyword]))
+  const prefilter = createPrefilter(detectors)
+
+  /** every offset just past an occurrence of `keyword` (case-insensitive) */
+  const endsOf = (text: string, keyword: string): number[] => {
+    const lower = text.toLowerCase()
+    const ends: number[] = []
+    for (let at = lower.indexOf(keyword); at !== -1; at = lower.indexOf(keyword, at + 1)) ends.push(at + keyword.length)
+    return ends
+  }
+
+  /** random text with keywords dropped in at random places, lanes' edges included */
+  const randomText = (size: number, seed: number): string => {
+    let state = seed
+    const random = () => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    const alphabet = 'bcdefhijlmnqrtuvyz0123456789 \n_-=:'
+    const parts: string[] = []
+    let length = 0
+    while (length < size) {
+      const part = random() < 0.02 ? keywords[Math.floor(random() * keywords.length)].toUpperCase() : alphabet[Math.floor(random() * alphabet.length)]
+      parts.push(part)
+      length += part.length
+    }
+    return parts.join('')
+  }
+
+  it.each([4096, 5000, 65_537, 200_003])('finds every keyword occurrence of a %i-byte buffer, at lane edges too, and reports only real hits', (size) => {
+    for (const seed of [1, 2, 3]) {
+      const text = randomText(size, seed * size)
+      const candidates = new Map(prefilter.scan(bytes(text)).map((candidate) => [candidate.detector.id, candidate]))
+      keywords.forEach((keyword, i) => {
+        const ends = endsOf(text, keyword)
+        const candidate = candidates.get(`d${i}`)
+        expect(candidate !== undefined, keyword).toBe(ends.length > 0)
+        if (!candidate || candidate.runs.length === 0) return
+        const runs = candidate.runs
+        // every hit lies inside one of the detector's runs, and every run starts and ends on a hit
+        const inRun = (end: number) => {
+          for (let r = 0; r < runs.length; r += 2) if (runs[r] <= end && end <= runs[r + 1]) return true
+          return false
+        }
+        expect(ends.filter((end) => !inRun(end)), keyword).toEqual([])
+        const real = new Set(ends)
+        for (const edge of runs) expect(real.has(edge), `${keyword} at ${edge}`).toBe(true)
+      })
+    }
+  })
+
+  it('finds a keyword that straddles the edge between two lanes exactly once', () => {
+    const size = 8192
+    const span = size / 4
+    const text = `${'z'.repeat(span - 3)}GHP_${'z'.repeat(size - span - 1)}`
+    const [candidate] = createPrefilter([detector('github', ['ghp_'])]).scan(bytes(text))
+    expect(candidate.runs).toEqual([span + 1, span + 1])
+  })
+})
