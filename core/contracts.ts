@@ -145,6 +145,11 @@ export interface ScanChunk {
   key: string
   /** true when the bytes did not look like text: only `binary: true` detectors see these */
   binary: boolean
+  /**
+   * For a detector with `startsAtKeyword`: where its keywords start in `text`, ascending (may
+   * repeat). Absent when the prefilter did not record them (too many): then search the whole text.
+   */
+  keywordStarts?: readonly number[]
 }
 
 export interface DetectorMatch {
@@ -175,6 +180,12 @@ export interface Detector {
   keywords: string[]
   /** run on binary content too (safe only for long, prefixed, high-confidence formats) */
   binary?: boolean
+  /**
+   * Every match starts where one of its keywords starts (`password = …`, `token: …`): the
+   * detector then gets the whole text with `keywordStarts`, and tries its pattern at those offsets
+   * only, instead of a regex pass over keyword windows. For rules whose keywords are common words.
+   */
+  startsAtKeyword?: boolean
   /**
    * How much text around each keyword hit the detector needs. By default it runs on line-aligned
    * windows from 1 KB before to 8 KB after its keyword hits (merged), not on the whole file: a

@@ -16,6 +16,8 @@ export interface DetectorSpec {
   /** lower-case literals, at least one of which sits in or near every true match */
   keywords: string[]
   binary?: boolean
+  /** every match starts where a keyword does (see Detector.startsAtKeyword) */
+  startsAtKeyword?: boolean
   /**
    * The secret is the named group `secret`, else group 1, else the whole match. Flags `g` and `d`
    * are added; do not rely on `lastIndex`.
@@ -85,10 +87,11 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
     confidence: spec.confidence,
     keywords,
     ...(spec.binary ? { binary: true } : {}),
+    ...(spec.startsAtKeyword ? { startsAtKeyword: true } : {}),
     ...(spec.context ? { context: spec.context } : {}),
     examples: spec.examples,
     negatives: spec.negatives ?? [],
-    source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${typeof spec.context === 'function' ? spec.context.toString() : JSON.stringify(spec.context ?? '')}`,
+    source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${spec.startsAtKeyword ? 'startsAtKeyword' : ''}${typeof spec.context === 'function' ? spec.context.toString() : JSON.stringify(spec.context ?? '')}`,
     detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, chunk)),
   }
 }

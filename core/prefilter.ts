@@ -23,6 +23,11 @@ export interface Candidate {
   runs: number[]
   /** the longest keyword of the detector, to place windows before a hit */
   longestKeyword: number
+  /**
+   * For a detector with `startsAtKeyword`: where each of its keywords starts, ascending (a start
+   * may repeat). Absent when there were more than MAX_KEYWORD_STARTS hits in the text.
+   */
+  starts?: number[]
 }
 
 export interface Prefilter {
@@ -42,6 +47,8 @@ const lowerByte = (byte: number): number => (byte >= 65 && byte <= 90 ? byte + 3
 const RUN_GAP = 1024
 /** Above this many runs a detector simply gets the whole text: windows would cover it anyway. */
 const MAX_RUNS_PER_DETECTOR = 1024
+/** keyword starts recorded per scan for `startsAtKeyword` detectors; beyond, they get the whole text */
+const MAX_KEYWORD_STARTS = 1 << 20
 /** lanes walked at once (walkLanes is written out for four) */
 const LANES = 4
 /** below this, one lane: the lanes' set-up and overlaps cost more than they save */
@@ -120,16 +127,42 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
   for (let i = 0; i < delta.length; i++) delta[i] = outputs[delta[i]].length > 0 ? ~(delta[i] * classCount) : delta[i] * classCount
   // state -> detectors it makes candidates
   const detectorsOfState: number[][] = outputs.map((ks) => [...new Set(ks.flatMap((k) => keywordIndex.get(keywords[k]) ?? []))])
+  // state -> [detector, keyword length] of the startsAtKeyword detectors it makes candidates
+  const startsOfState: number[][] = outputs.map((ks) =>
+    ks.flatMap((k) => (keywordIndex.get(keywords[k]) ?? []).filter((i) => detectors[i].startsAtKeyword).flatMap((i) => [i, encoder.encode(keywords[k]).length])),
+  )
+  const wantsStarts = new Uint8Array(stateCount)
+  startsOfState.forEach((list, state) => {
+    wantsStarts[state] = list.length > 0 ? 1 : 0
+  })
   // a keyword ending at `end` starts at or after end - longestOverall: where a lane must start to see it whole
   const overlap = Math.max(0, ...keywords.map((keyword) => encoder.encode(keyword).length)) - 1
 
   // per lane and accepting state, the run being extended: its index in the lane's runs, or -1
   const openRun = Array.from({ length: LANES }, () => new Int32Array(stateCount).fill(-1))
 
+  /** hits of the states that startsAtKeyword detectors need, as pairs (state offset, end) per lane */
+  const exact: number[][] = Array.from({ length: LANES }, () => [])
+  let exactCount = 0
+
   /** runs of each lane: flat triples of (accepting state offset, first end offset, last end offset) */
   const collect = (lanes: number[][]): Candidate[] => {
     const perDetector = new Map<number, number[]>()
+    const starts = new Map<number, number[]>()
     for (const i of always) perDetector.set(i, [])
+    const complete = exactCount <= MAX_KEYWORD_STARTS
+    for (const hits of exact) {
+      for (let h = 0; complete && h < hits.length; h += 2) {
+        const list = startsOfState[hits[h] / classCount]
+        for (let j = 0; j < list.length; j += 2) {
+          let found = starts.get(list[j])
+          if (!found) starts.set(list[j], (found = []))
+          found.push(hits[h + 1] - list[j + 1])
+        }
+      }
+      hits.length = 0
+    }
+    exactCount = 0
     lanes.forEach((runs, lane) => {
       for (let r = 0; r < runs.length; r += 3) {
         const state = runs[r] / classCount
@@ -146,13 +179,16 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
       .map((i) => {
         const list = perDetector.get(i) as number[]
         // runs of different keywords interleave: order them; too many means "the whole text"
-        return { detector: detectors[i], runs: list.length > MAX_RUNS_PER_DETECTOR * 2 ? [] : sortRuns(list), longestKeyword: longest[i] }
+        const candidate: Candidate = { detector: detectors[i], runs: list.length > MAX_RUNS_PER_DETECTOR * 2 ? [] : sortRuns(list), longestKeyword: longest[i] }
+        if (complete && detectors[i].startsAtKeyword) candidate.starts = (starts.get(i) ?? []).sort((a, b) => a - b)
+        return candidate
       })
   }
 
   /** records a hit of the state at `offset` ending at `end`: extends the state's open run or starts one */
-  const record = (runs: number[], open: Int32Array, offset: number, end: number) => {
+  const record = (runs: number[], open: Int32Array, offset: number, end: number, lane: number) => {
     const state = offset / classCount
+    if (wantsStarts[state] === 1 && ++exactCount <= MAX_KEYWORD_STARTS) exact[lane].push(offset, end)
     const at = open[state]
     if (at >= 0 && end - runs[at + 2] <= RUN_GAP) runs[at + 2] = end
     else {
@@ -168,7 +204,7 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
       let next = delta[state + classOf[bytes[i]]]
       if (next < 0) {
         next = ~next
-        record(runs, open, next, i + 1)
+        record(runs, open, next, i + 1, 0)
       }
       state = next
     }
@@ -200,19 +236,19 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
       if ((n0 | n1 | n2 | n3) < 0) {
         if (n0 < 0) {
           n0 = ~n0
-          if (i < span) record(r0, o0, n0, i + 1)
+          if (i < span) record(r0, o0, n0, i + 1, 0)
         }
         if (n1 < 0) {
           n1 = ~n1
-          if (i >= overlap) record(r1, o1, n1, b1 + i + 1)
+          if (i >= overlap) record(r1, o1, n1, b1 + i + 1, 1)
         }
         if (n2 < 0) {
           n2 = ~n2
-          if (i >= overlap) record(r2, o2, n2, b2 + i + 1)
+          if (i >= overlap) record(r2, o2, n2, b2 + i + 1, 2)
         }
         if (n3 < 0) {
           n3 = ~n3
-          if (i >= overlap) record(r3, o3, n3, b3 + i + 1)
+          if (i >= overlap) record(r3, o3, n3, b3 + i + 1, 3)
         }
       }
       s0 = n0
@@ -226,7 +262,7 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
       let next = delta[state + classOf[bytes[i]]]
       if (next < 0) {
         next = ~next
-        record(r3, o3, next, i + 1)
+        record(r3, o3, next, i + 1, 3)
       }
       state = next
     }
@@ -248,7 +284,7 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
         let next = delta[state + (code < 256 ? classOf[code] : 0)]
         if (next < 0) {
           next = ~next
-          record(runs, open, next, i + 1)
+          record(runs, open, next, i + 1, 0)
         }
         state = next
       }

@@ -244,8 +244,10 @@ export class TextScanner {
     const found: { detector: Detector; start: number; end: number; value: string; confidence: Confidence; key: string }[] = []
     for (const candidate of candidates) {
       const { detector } = candidate
-      for (const [from, to] of windowsFor(candidate, chunk.text, chunk.path)) {
-        const part = from === 0 && to === chunk.text.length ? chunk : { ...chunk, text: chunk.text.slice(from, to) }
+      // a detector anchored at its keywords tries them all in the whole text; the rest read windows
+      const spans: [number, number][] = candidate.starts ? [[0, chunk.text.length]] : windowsFor(candidate, chunk.text, chunk.path)
+      for (const [from, to] of spans) {
+        const part = candidate.starts ? { ...chunk, keywordStarts: candidate.starts } : from === 0 && to === chunk.text.length ? chunk : { ...chunk, text: chunk.text.slice(from, to) }
         for (const match of detector.detect(part)) {
           if (match.end + from + window.baseOffset <= window.skipBefore) continue
           found.push({

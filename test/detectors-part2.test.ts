@@ -98,6 +98,16 @@ describe('the generic credential rule', () => {
     expect(matchesOf('generic-credential', text).map((match) => match.value)).toEqual(expected === undefined ? [] : [expected])
   })
 
+  it('finds through the prefilter, trying only where its keywords start, exactly what a pass over the whole text finds', () => {
+    const detector = detectorById('generic-credential')
+    const lines = [...GENERIC_CREDENTIAL_CASES.map(([text]) => text), 'access.key = Zq8rT2mK9vLw4xPn', 'MASTER-KEY: "Tq9xL2mVr7KzW4pN"', 'pAsSwOrD=Xk29fLq8Zt!m']
+    const text = lines.map((line, i) => `${'filler line with no credential words '.repeat(i % 3)}\n${line}`).join('\n')
+    const whole = [...detector.detect({ text, sourceType: 'file_final', path: 'srv/app/settings.conf', key: '', binary: false })]
+    const viaPrefilter = new TextScanner([detector], createPrefilter([detector])).scanText(text, { sourceType: 'file_final', path: 'srv/app/settings.conf', key: '' })
+    expect(whole.length).toBeGreaterThan(GENERIC_CREDENTIAL_CASES.filter(([, expected]) => expected).length)
+    expect(viaPrefilter.map((match) => [match.value, match.start])).toEqual(whole.map((match) => [match.value, match.start]))
+  })
+
   it('reports the whole key the value sat under, prefixes included', () => {
     expect(matchesOf('generic-credential', 'export MYSQL_ROOT_PASSWORD="v7#Qm2pL9xRt"').map((match) => match.key)).toEqual(['MYSQL_ROOT_PASSWORD'])
     expect(matchesOf('generic-credential', 'app --db-password Tz8qL2mXv9Rk').map((match) => match.key)).toEqual(['db-password'])

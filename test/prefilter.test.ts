@@ -140,3 +140,23 @@ describe('lanes: a large buffer is walked in parallel lanes', () => {
     expect(candidate.runs).toEqual([span + 1, span + 1])
   })
 })
+
+describe('keyword starts, for detectors whose matches start on a keyword', () => {
+  const anchored = defineDetector({ id: 'anchored', name: 'a', description: 'a', confidence: 'low', keywords: ['pass', 'password', 'token'], startsAtKeyword: true, pattern: /x/, examples: [] })
+  const plain = detector('plain', ['token'])
+
+  it('lists where each of its keywords starts, every hit, for short and lane-walked buffers alike', () => {
+    for (const pad of [0, 10_000]) {
+      const text = `${'z'.repeat(pad)}PASSWORD=1 token=2 ${'y'.repeat(3000)} pass`
+      const [candidate, other] = createPrefilter([anchored, plain]).scan(bytes(text))
+      const at = (word: string, from = 0) => text.toLowerCase().indexOf(word, from)
+      // `password` holds `pass`: both start there
+      expect(candidate.starts).toEqual([pad, pad, at('token'), at('pass', pad + 20)])
+      expect(other.starts).toBeUndefined()
+    }
+  })
+
+  it('records nothing for detectors that do not ask', () => {
+    expect(createPrefilter([plain]).scan(bytes('token token')).map((candidate) => candidate.starts)).toEqual([undefined])
+  })
+})

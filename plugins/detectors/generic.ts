@@ -197,9 +197,35 @@ const linePrefix = (text: string, at: number, limit = 256): string | undefined =
 /** keys are short: a credential word deep inside a longer run is part of a blob (base64url, a hash), not a key */
 const MAX_KEY_PREFIX = 64
 
+const ASSIGNMENT_AT = new RegExp(ASSIGNMENT.source, ASSIGNMENT.flags.replace('g', 'y'))
+
+/**
+ * ASSIGNMENT's matches, as matchAll would give them. Every match starts on a keyword of the rule
+ * (CREDENTIAL_KEYWORDS covers each way the pattern can begin), and the prefilter says where those
+ * start: trying the sticky pattern there costs an attempt per mention of `token`, where a
+ * case-insensitive alternation over the text would try every character.
+ */
+function* assignmentsIn(chunk: ScanChunk): Iterable<RegExpExecArray> {
+  const { text, keywordStarts } = chunk
+  if (!keywordStarts) {
+    yield* text.matchAll(new RegExp(ASSIGNMENT))
+    return
+  }
+  const regex = new RegExp(ASSIGNMENT_AT)
+  let after = 0
+  for (const start of keywordStarts) {
+    if (start < after) continue
+    regex.lastIndex = start
+    const match = regex.exec(text)
+    // the next attempt starts past this position (or past the match), as a global regex's would
+    after = match ? start + Math.max(1, match[0].length) : start + 1
+    if (match) yield match
+  }
+}
+
 function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
   const { text } = chunk
-  for (const match of text.matchAll(new RegExp(ASSIGNMENT))) {
+  for (const match of assignmentsIn(chunk)) {
     const groups = match.groups ?? {}
     const spans = match.indices?.groups ?? {}
     let keyStart = match.index
@@ -233,14 +259,39 @@ function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
 /** `<password>…</password>`, `<db.password>…</db.password>`: the element name is the key */
 const XML_ELEMENT = /<(?<key>[A-Za-z_][\w.:-]{0,80})(?:\s[^<>]{0,200})?>(?<secret>[^<>\n]{1,400})<\/\k<key>\s*>/dg
 
-/** `<add key="DbPassword" value="…"/>`, `<property name="password" value="…"/>` */
-const XML_ATTRIBUTE = /\b(?:key|name)[ \t]*=[ \t]*(?<quote>["'])(?<key>[^"'<>\n]{1,80})\k<quote>[ \t\r\n]+value[ \t]*=[ \t]*(?<valueQuote>["'])(?<secret>[^"'<>\n]{1,400})\k<valueQuote>/dg
+/**
+ * `<add key="DbPassword" value="…"/>`, `<property name="password" value="…"/>`: a key half, blanks,
+ * a value half. The value half is tried where `value` stands (code says `name` everywhere, `value=`
+ * far less), then the key half is looked for right before it.
+ */
+const XML_VALUE_AT = /value[ \t]*=[ \t]*(?<valueQuote>["'])(?<secret>[^"'<>\n]{1,400})\k<valueQuote>/dy
+/** the key half, ending right before the value half (its quoted key is at most 80 characters) */
+const XML_KEY_BEFORE = /\b(?:key|name)[ \t]*=[ \t]*(?<quote>["'])(?<key>[^"'<>\n]{1,80})\k<quote>[ \t\r\n]+$/d
+const XML_KEY_REACH = 120
 
-const xmlCredentials = (pattern: RegExp) =>
+/** key="…" value="…" pairs, found from each `value` backwards: text without one is skipped at indexOf speed */
+function* xmlAttributesIn(text: string): Iterable<{ key: string; span: [number, number] }> {
+  const valueAt = new RegExp(XML_VALUE_AT)
+  for (let at = text.indexOf('value'); at !== -1; at = text.indexOf('value', at + 5)) {
+    valueAt.lastIndex = at
+    const value = valueAt.exec(text)
+    const span = value?.indices?.groups?.secret
+    if (!value || !span) continue
+    const before = text.slice(Math.max(0, at - XML_KEY_REACH), at)
+    const key = XML_KEY_BEFORE.exec(before)?.groups?.key
+    if (key === undefined) continue
+    yield { key, span }
+    at = span[1] - 5
+  }
+}
+
+function* xmlElementsIn(text: string): Iterable<{ key: string; span: [number, number] | undefined }> {
+  for (const match of text.matchAll(new RegExp(XML_ELEMENT))) yield { key: match.groups?.key ?? '', span: match.indices?.groups?.secret }
+}
+
+const xmlCredentials = (find: (text: string) => Iterable<{ key: string; span: [number, number] | undefined }>) =>
   function* xmlMatches(chunk: ScanChunk): Iterable<DetectorMatch> {
-    for (const match of chunk.text.matchAll(new RegExp(pattern))) {
-      const key = match.groups?.key ?? ''
-      const span = match.indices?.groups?.secret
+    for (const { key, span } of find(chunk.text)) {
       const kind = classifyKey(key.replace(/^.*:/, ''))
       if (!kind || !span) continue
       const value = chunk.text.slice(span[0], span[1])
@@ -277,7 +328,11 @@ function* phpDefines(chunk: ScanChunk): Iterable<DetectorMatch> {
   }
 }
 
-const CREDENTIAL_KEYWORDS = ['pass', 'pwd', 'masterauth', 'secret', 'token', 'api_key', 'apikey', 'api-key', 'api.key', 'access_key', 'accesskey', 'access-key', 'private_key', 'privatekey', 'private-key', 'auth', 'credential', 'master_key', 'masterkey', 'encryption_key', 'encryptionkey', 'signing_key', 'signingkey']
+/** every way ASSIGNMENT can begin (`api[_.-]?key`: four keywords), so its keyword starts are all its match starts */
+const CREDENTIAL_KEYWORDS = [
+  'pass', 'pwd', 'masterauth', 'secret', 'token', 'auth', 'credential',
+  ...['api', 'access', 'private', 'master', 'encryption', 'signing'].flatMap((word) => ['', '_', '.', '-'].map((separator) => `${word}${separator}key`)),
+]
 
 /** Each entry: a text, and the value the rule must find in it (undefined: nothing). Shared with the tests. */
 export const GENERIC_CREDENTIAL_CASES: [string, string | undefined][] = [
@@ -408,6 +463,7 @@ export const genericDetectors: DetectorDefinition[] = [
       'A password, secret, token or API key assigned to a key that names it (DB_PASSWORD, client_secret, apiKey, --password) in env, JSON, YAML, INI, properties, shell or source code. Low, or medium for long varied values; any specific detector wins the same value.',
     confidence: 'low',
     keywords: CREDENTIAL_KEYWORDS,
+    startsAtKeyword: true,
     detect: credentialAssignments,
     examples: casesWhere(true),
     negatives: casesWhere(false),
@@ -418,7 +474,7 @@ export const genericDetectors: DetectorDefinition[] = [
     description: 'A credential as the text of an XML element that names it: <password>, <db.password>, Maven <server><password>, Tomcat users.',
     confidence: 'low',
     keywords: CREDENTIAL_KEYWORDS,
-    detect: xmlCredentials(XML_ELEMENT),
+    detect: xmlCredentials(xmlElementsIn),
     examples: [
       '<server>\n  <id>releases</id>\n  <username>deploy</username>\n  <password>Xk29fLq8Zt!m</password>\n</server>',
       '<spring.datasource.password>p9XvR2mQ7tLk</spring.datasource.password>',
@@ -439,7 +495,7 @@ export const genericDetectors: DetectorDefinition[] = [
     description: 'A credential in a key="…" value="…" or name="…" value="…" pair: .NET appSettings, NuGet, Spring and Ant properties.',
     confidence: 'low',
     keywords: CREDENTIAL_KEYWORDS,
-    detect: xmlCredentials(XML_ATTRIBUTE),
+    detect: xmlCredentials(xmlAttributesIn),
     examples: ['<add key="DbPassword" value="Rq7!vX2mLp9z" />', '<property name="javax.net.ssl.keyStorePassword" value="h3Yq8Lw2Vz4K"/>', "<add key='ClearTextPassword' value='Tz8qL2mXv9Rk' />"],
     negatives: ['<add key="PasswordResetUrl" value="https://example.com/reset" />', '<property name="password" value="${db.password}"/>', '<add key="ApiKey" value="" />'],
   }),
