@@ -1,5 +1,5 @@
 /**
- * The clean-layer cache (plugins/sinks/layer-cache.ts) on the real PostgreSQL the test setup
+ * The layer cache (plugins/sinks/layer-cache.ts), clean layers, on the real PostgreSQL the test setup
  * starts and on the embedded PGlite (in memory): one layer of 50,000 paths put and got (a language
  * runtime's site-packages), and a sweep's worth of 200 layers of 1,000 paths each in one put and
  * one get. Figures: bench/README.md.
@@ -7,7 +7,7 @@
  *   npx vitest bench --run bench/layer-cache.bench.ts
  */
 import { afterAll, bench, describe, inject } from 'vitest'
-import type { CleanLayerRecord } from '../core/contracts.ts'
+import type { LayerRecord } from '../core/contracts.ts'
 import { databaseLayerCache } from '../plugins/sinks/layer-cache.ts'
 import { migrateUp } from '../plugins/sinks/migrations.ts'
 import { bigRecord } from '../test/support/layer-records.ts'
@@ -18,8 +18,8 @@ const ITERATIONS = 5
 const options = { iterations: ITERATIONS, time: 0, warmupIterations: 1, warmupTime: 0 }
 
 let layer = 0
-const big = (): CleanLayerRecord => bigRecord(digestOf(`bench/layer-cache/big/${++layer}`), 50_000)
-const sweep = (): CleanLayerRecord[] => Array.from({ length: 200 }, () => bigRecord(digestOf(`bench/layer-cache/sweep/${++layer}`), 1_000))
+const big = (): LayerRecord => bigRecord(digestOf(`bench/layer-cache/big/${++layer}`), 50_000)
+const sweep = (): LayerRecord[] => Array.from({ length: 200 }, () => bigRecord(digestOf(`bench/layer-cache/sweep/${++layer}`), 1_000))
 
 const opened: Array<() => Promise<void>> = []
 afterAll(async () => {

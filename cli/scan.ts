@@ -104,11 +104,11 @@ const openSession = async (args: Record<string, unknown>): Promise<ScanSession> 
     throw error
   }
   /** one scan; its findings file and sinks are written whatever happened: partial and failed results are results too */
-  // with a database, clean layers scanned before (same detector catalog) are not downloaded again
-  const cleanLayers = databaseSink ? databaseLayerCache(await databaseSink.open()) : undefined
+  // with a database, layers scanned before (same detector catalog; with matches, same filters too) are not downloaded again
+  const layerRecords = databaseSink ? databaseLayerCache(await databaseSink.open()) : undefined
   const scanOne: ScanOne = async (reference, sweep, layerCache) => {
     const result = await scanReference({
-      ...(cleanLayers ? { cleanLayers } : {}),
+      ...(layerRecords ? { layerRecords } : {}),
       reference,
       sources: environment.sources,
       detectors: environment.detectors,

@@ -95,7 +95,7 @@ export const serveCommand = defineCommand({
         ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),
         scanner: { name: 'layerleak', version: environment.version },
         detectorCatalogVersion: environment.catalogVersion,
-        cleanLayers: databaseLayerCache(database),
+        layerRecords: databaseLayerCache(database),
       })
       // the config's own sinks get every API result too: connect them now, not after the first scan
       for (const sink of environment.sinks) await sink.open?.()

@@ -225,6 +225,13 @@ export interface Filter {
   name: string
   /** first filter to return a disposition decides; undefined means no opinion */
   classify(match: MatchContext): Disposition | undefined
+  /**
+   * A string that changes whenever this filter's verdicts could change: its name and a hash of its
+   * options (and of its rules, for built-ins). Verdicts are remembered with a layer's matches, so a
+   * layer read once is not downloaded again (see LayerCache); without a cacheKey in every filter
+   * of a scan, layers with matches are always read again. Never put a secret in it as it is: hash.
+   */
+  cacheKey?: string
 }
 
 export interface SinkReceipt {
@@ -243,11 +250,45 @@ export interface Sink {
   close?(): Promise<void>
 }
 
+/** What the filters said of a match in a file, for either place the file can stand in an image. */
+export interface RememberedVerdicts {
+  /** the file is in the final image */
+  file_final: Disposition
+  /** a later layer of the image deleted or replaced the file */
+  file_deleted_layer: Disposition
+}
+
 /**
- * What a scan remembers of a layer it read to its end without a single match: enough to skip
- * downloading it next time (its changeset still matters: it may delete lower layers' files).
+ * One match of a remembered layer, without its value: where it is, its fingerprint, its redacted
+ * value and redacted context snippet, and what the filters said of it. Whether the file is in the
+ * final image depends on the manifest that reuses the layer, so both verdicts are kept.
  */
-export interface CleanLayerRecord {
+export interface RememberedMatch {
+  detectorId: string
+  confidence: Confidence
+  key: string
+  /** the file's path, or `outer.jar!inner/path` inside an archive */
+  path: string
+  /** the layer entry that holds it: whiteouts and presence are judged on this path */
+  entryPath: string
+  /** 1-based */
+  lineNumber: number
+  start: number
+  end: number
+  /** as results report it (an HMAC when a fingerprint key is set) */
+  fingerprint: string
+  redactedValue: string
+  /** the line around the match, the value redacted */
+  contextSnippet: string
+  verdicts: RememberedVerdicts
+}
+
+/**
+ * What a scan remembers of a layer it read to its end without a hitch: enough to skip downloading
+ * it next time. Its changeset always (it may delete lower layers' files), and its matches when it
+ * had any, never with their raw values.
+ */
+export interface LayerRecord {
   digest: string
   files: number
   bytes: number
@@ -255,15 +296,21 @@ export interface CleanLayerRecord {
   entries: [string, boolean][]
   whiteouts: string[]
   opaqueDirectories: string[]
+  /** absent or empty: the layer is clean */
+  matches?: RememberedMatch[]
 }
 
 /**
- * Clean layers already scanned, per detector catalog version (a changed catalog reads every layer
- * again). Layers with matches are always read again: raw values are never stored to re-attach.
+ * Layers already scanned, per detector catalog version (a changed catalog reads every layer
+ * again). A clean layer is remembered under the catalog version alone; a layer with matches also
+ * under a filter signature (the filters' cache keys, the fingerprint key's hash): its verdicts and
+ * fingerprints hold only for those, so another signature reads it again.
  */
 export interface LayerCache {
-  get(digests: string[], catalogVersion: string): Promise<Map<string, CleanLayerRecord>>
-  put(records: CleanLayerRecord[], catalogVersion: string): Promise<void>
+  /** The remembered layers among `digests`: clean ones, and with a `filterSignature`, those with matches stored under it. */
+  get(digests: string[], catalogVersion: string, filterSignature?: string): Promise<Map<string, LayerRecord>>
+  /** Stores the records; a record with matches needs a `filterSignature` (it is refused without one). */
+  put(records: LayerRecord[], catalogVersion: string, filterSignature?: string): Promise<void>
 }
 
 export const defineSource = <T extends Source>(source: T): T => source

@@ -3,7 +3,7 @@
  * whether a file a layer wrote is still in the final image. Whiteouts (`.wh.name`) and opaque
  * directories (`.wh..wh..opq`) hide lower layers only, never entries of their own layer.
  */
-import type { CleanLayerRecord, EntryType } from './contracts.ts'
+import type { LayerRecord, EntryType } from './contracts.ts'
 
 export const WHITEOUT_PREFIX = '.wh.'
 export const OPAQUE_MARKER = '.wh..wh..opq'
@@ -43,12 +43,12 @@ export class LayerChanges {
     else this.entries.set(path, type === 'directory')
   }
 
-  /** the changeset as a clean-layer cache stores it */
-  toRecord(): Pick<CleanLayerRecord, 'entries' | 'whiteouts' | 'opaqueDirectories'> {
+  /** the changeset as the layer cache stores it */
+  toRecord(): Pick<LayerRecord, 'entries' | 'whiteouts' | 'opaqueDirectories'> {
     return { entries: [...this.entries], whiteouts: [...this.whiteouts], opaqueDirectories: [...this.opaqueDirectories] }
   }
 
-  static fromRecord(record: Pick<CleanLayerRecord, 'entries' | 'whiteouts' | 'opaqueDirectories'>): LayerChanges {
+  static fromRecord(record: Pick<LayerRecord, 'entries' | 'whiteouts' | 'opaqueDirectories'>): LayerChanges {
     const changes = new LayerChanges()
     for (const [path, isDirectory] of record.entries) changes.entries.set(path, isDirectory)
     for (const path of record.whiteouts) changes.whiteouts.add(path)

@@ -1,8 +1,9 @@
 /**
  * Merges occurrences into findings: one finding per (manifest, fingerprint), every location kept.
- * Redaction happens here and only here, so no plugin ever sees or writes a raw value by accident.
+ * Redaction happens here and only here, so no plugin ever sees or writes a raw value by accident:
+ * that includes what a layer cache remembers of a match (rememberMatch).
  */
-import type { Disposition, Filter, MatchContext } from './contracts.ts'
+import type { Disposition, Filter, MatchContext, RememberedMatch } from './contracts.ts'
 import { fingerprintOf, redactValue, snippetAround } from './redact.ts'
 import type { Confidence, Finding, Occurrence } from './result.ts'
 import type { RawMatch } from './text-scanner.ts'
@@ -18,9 +19,44 @@ export const classifyMatch = (filters: readonly Filter[], context: MatchContext)
   return ACTIONABLE
 }
 
-/** An occurrence before redaction: the raw match and the fields the pipeline has worked out. */
+/**
+ * What a scan knows of a match in a file that the redacted result needs: the raw match as the text
+ * scanner found it, or a layer cache's memory of it (already redacted, fingerprinted and judged).
+ */
+export type DraftMatch = RawMatch | RememberedMatch
+
+export const isRememberedMatch = (match: DraftMatch): match is RememberedMatch => 'fingerprint' in match
+
+/**
+ * What a layer cache may keep of a match in a file: never the value or the line, but the
+ * fingerprint, the redacted value and snippet exactly as a result would show them, and the filters'
+ * verdicts for the file in the final image and for the file deleted by a later layer (which one
+ * holds depends on the manifest that reuses the layer).
+ */
+export const rememberMatch = (filters: readonly Filter[], match: RawMatch & { path: string; entryPath: string }, fingerprintKey?: string): RememberedMatch => {
+  const verdictAs = (sourceType: 'file_final' | 'file_deleted_layer'): Disposition => {
+    const { disposition, reason } = classifyMatch(filters, { detectorId: match.detectorId, confidence: match.confidence, value: match.value, sourceType, path: match.path, key: match.key, line: match.line })
+    return { disposition, reason }
+  }
+  return {
+    detectorId: match.detectorId,
+    confidence: match.confidence,
+    key: match.key,
+    path: match.path,
+    entryPath: match.entryPath,
+    lineNumber: match.lineNumber,
+    start: match.start,
+    end: match.end,
+    fingerprint: fingerprintOf(match.value, fingerprintKey),
+    redactedValue: redactValue(match.value),
+    contextSnippet: snippetAround(match.line, match.lineStart, match.lineEnd, redactValue(match.value)),
+    verdicts: { file_final: verdictAs('file_final'), file_deleted_layer: verdictAs('file_deleted_layer') },
+  }
+}
+
+/** An occurrence before redaction: the match and the fields the pipeline has worked out. */
 export interface OccurrenceDraft {
-  match: RawMatch
+  match: DraftMatch
   manifestDigest: string
   fields: Omit<Occurrence, 'context_snippet' | 'value' | 'raw_context_snippet' | 'detector_name' | 'confidence' | 'key' | 'line_number' | 'match_start' | 'match_end'>
 }
@@ -52,21 +88,25 @@ export const toOccurrence = (draft: OccurrenceDraft, options: AssembleOptions): 
     match_start: match.start,
     match_end: match.end,
     source_location: fields.source_location,
-    context_snippet: snippetAround(match.line, match.lineStart, match.lineEnd, redactValue(match.value)),
+    context_snippet: isRememberedMatch(match) ? match.contextSnippet : snippetAround(match.line, match.lineStart, match.lineEnd, redactValue(match.value)),
     present_in_final_image: fields.present_in_final_image,
   }
-  if (options.persistRawSecrets) {
+  // a remembered match has no raw value to give (the pipeline remembers none when raw values are wanted)
+  if (options.persistRawSecrets && !isRememberedMatch(match)) {
     occurrence.value = match.value
     occurrence.raw_context_snippet = snippetAround(match.line, match.lineStart, match.lineEnd, match.value)
   }
   return occurrence
 }
 
+const redactedValueOf = (match: DraftMatch): string => (isRememberedMatch(match) ? match.redactedValue : redactValue(match.value))
+
 /** Groups drafts into findings, actionable and suppressed, in a stable order. */
 export const assembleFindings = (drafts: OccurrenceDraft[], options: AssembleOptions): Finding[] => {
   const groups = new Map<string, { drafts: OccurrenceDraft[]; fingerprint: string }>()
   for (const draft of drafts) {
-    const fingerprint = fingerprintOf(draft.match.value, options.fingerprintKey)
+    const { match } = draft
+    const fingerprint = isRememberedMatch(match) ? match.fingerprint : fingerprintOf(match.value, options.fingerprintKey)
     const id = `${draft.manifestDigest}\u0000${fingerprint}`
     const group = groups.get(id) ?? { drafts: [], fingerprint }
     group.drafts.push(draft)
@@ -87,7 +127,7 @@ export const assembleFindings = (drafts: OccurrenceDraft[], options: AssembleOpt
       disposition_reason: lead.disposition_reason,
       manifest_digest: members[0].manifestDigest,
       fingerprint,
-      redacted_value: redactValue(members[0].match.value),
+      redacted_value: redactedValueOf(members[0].match),
       occurrence_count: occurrences.length,
       actionable_occurrence_count: actionable.length,
       suppressed_occurrence_count: occurrences.length - actionable.length,
@@ -95,7 +135,8 @@ export const assembleFindings = (drafts: OccurrenceDraft[], options: AssembleOpt
       last_seen_at: options.seenAt,
       occurrences,
     }
-    if (options.persistRawSecrets) finding.value = members[0].match.value
+    const raw = options.persistRawSecrets ? members.map((draft) => draft.match).find((match): match is RawMatch => !isRememberedMatch(match)) : undefined
+    if (raw) finding.value = raw.value
     findings.push(finding)
   }
   return findings.sort(

@@ -7,17 +7,18 @@
 import { buildStepsForLayers } from './build-steps.ts'
 import { mapConcurrent } from './concurrency.ts'
 import { scanImageConfig } from './config-scanner.ts'
-import type { CleanLayerRecord, Detector, Filter, LayerCache, Layer, Source, Target } from './contracts.ts'
+import type { Detector, Filter, LayerCache, Layer, LayerRecord, Source, Target } from './contracts.ts'
 import { LayerleakError, toLayerleakError } from './errors.ts'
 import type { ScanEvent } from './events.ts'
 import { LayerChanges, presentInFinalImage } from './filesystem-index.ts'
-import { type AssembleOptions, assembleFindings, classifyMatch, type OccurrenceDraft } from './findings.ts'
+import { type AssembleOptions, assembleFindings, classifyMatch, type DraftMatch, isRememberedMatch, type OccurrenceDraft } from './findings.ts'
 import { shortDigest } from './digest.ts'
 import { scanLayer, type LayerScanOutcome } from './layer-scanner.ts'
 import { type ArchiveLimits, type ArchiveReader, defaultArchiveLimits } from './nested-archives.ts'
 import { defaultLimits, exceeds, type Limits } from './limits.ts'
 import { formatPlatform } from './platform.ts'
 import { createPrefilter } from './prefilter.ts'
+import { filterSignatureOf, isRememberable, layerRecordOf, outcomeOfRecord, type RememberedOutcome } from './remembered-layers.ts'
 import {
   type Coverage,
   type Diagnostic,
@@ -28,7 +29,7 @@ import {
   type TagResult,
   type TargetResult,
 } from './result.ts'
-import { TextScanner, type RawMatch } from './text-scanner.ts'
+import { TextScanner } from './text-scanner.ts'
 
 export interface ScanOptions {
   reference: string
@@ -54,10 +55,12 @@ export interface ScanOptions {
    */
   layerCache?: Map<string, Promise<LayerScanOutcome>>
   /**
-   * Clean layers remembered across runs (a database): a layer scanned before with the same
-   * detector catalog and not one match is not downloaded again; its changeset still counts.
+   * Layers remembered across runs (a database): a layer scanned before with the same detector
+   * catalog is not downloaded again; its changeset still counts. A clean layer always; a layer with
+   * matches when every filter has a cacheKey and raw values are not wanted: its matches come back
+   * redacted, fingerprinted and judged as they were then, and are re-attached to this manifest.
    */
-  cleanLayers?: LayerCache
+  layerRecords?: LayerCache
   /** readers for archives inside layers (zip, tar, gzip, zstd...); none: archives are scanned as bytes */
   archiveReaders?: ArchiveReader[]
   /** bounds on opening those archives (defaults: 64 MiB, 10,000 members, depth 3) */
@@ -135,16 +138,28 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
   const source = options.sources.find((candidate) => candidate.accepts(options.reference))
   if (!source) throw new LayerleakError('INVALID_REFERENCE', `no source accepts "${options.reference}"`)
 
-  // what decides whether a layer is clean: the detectors, and whether (and how deep) archives are opened
+  // what decides what a layer holds: the detectors, and whether (and how deep) archives are opened
   const catalogVersion = options.detectorCatalogVersion
     ? `${options.detectorCatalogVersion}${archives ? `+${archives.readers.map((reader) => reader.format).join(',')}:${archives.limits.maxArchiveBytes}:${archives.limits.maxArchiveEntries}:${archives.limits.maxArchiveDepth}` : ''}`
     : ''
-  const newlyClean: CleanLayerRecord[] = []
+  // what the remembered verdicts and fingerprints of a layer's matches hold for; none: only clean layers are remembered
+  const filterSignature = filterSignatureOf({
+    filters,
+    persistRawSecrets: options.persistRawSecrets ?? false,
+    ...(options.fingerprintKey ? { fingerprintKey: options.fingerprintKey } : {}),
+    scannerVersion: options.scanner?.version ?? '',
+  })
+  const newlyRemembered: LayerRecord[] = []
+  /**
+   * Layers the cache gave back with their matches: this scan's alone, never in the shared
+   * `layerCache`, since their verdicts hold for this scan's filters only.
+   */
+  const reattached = new Map<string, RememberedOutcome>()
   /** a cache that cannot be read costs a download, never the scan */
-  const rememberedCleanLayers = async (digests: string[]): Promise<Map<string, CleanLayerRecord>> => {
-    if (!options.cleanLayers || !catalogVersion || digests.length === 0) return new Map()
+  const rememberedLayers = async (digests: string[]): Promise<Map<string, LayerRecord>> => {
+    if (!options.layerRecords || !catalogVersion || digests.length === 0) return new Map()
     try {
-      return await options.cleanLayers.get(digests, catalogVersion)
+      return await options.layerRecords.get(digests, catalogVersion, filterSignature)
     } catch (error) {
       report({ code: 'layer_cache_unavailable', scope: 'scan', subject: 'layer cache', message: toLayerleakError(error).message })
       return new Map()
@@ -195,10 +210,19 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
 
     const layerCount = Math.max(layers.length, ...layers.map((layer) => layer.index + 1))
     const buildSteps = buildStepsForLayers(config.history, layerCount)
-    const remembered = await rememberedCleanLayers(layers.map((layer) => layer.digest).filter((digest) => !layerCache.has(digest)))
-    const outcomes = await mapConcurrent(layers, options.layerConcurrency ?? 3, async (layer) => {
+    const remembered = await rememberedLayers(layers.map((layer) => layer.digest).filter((digest) => !layerCache.has(digest) && !reattached.has(digest)))
+    const outcomes = await mapConcurrent(layers, options.layerConcurrency ?? 3, async (layer): Promise<{ outcome: LayerScanOutcome | RememberedOutcome; cached: boolean }> => {
       const record = remembered.get(layer.digest)
-      if (record && !layerCache.has(layer.digest)) layerCache.set(layer.digest, Promise.resolve(outcomeOfCleanRecord(record)))
+      if (record && !layerCache.has(layer.digest) && !reattached.has(layer.digest)) {
+        // (matches given back without a signature asked for would be judged by other filters: read again)
+        if (!record.matches?.length) layerCache.set(layer.digest, Promise.resolve({ ...outcomeOfRecord(record), matches: [] }))
+        else if (filterSignature) reattached.set(layer.digest, outcomeOfRecord(record))
+      }
+      const again = reattached.get(layer.digest)
+      if (again) {
+        emit({ type: 'layer-done', digest: layer.digest, files: again.files, bytes: again.bytes, matches: again.matches.length, cached: true })
+        return { outcome: again, cached: true }
+      }
       const cached = layerCache.get(layer.digest)
       const pending =
         cached ??
@@ -220,7 +244,9 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
             cached: false,
             ...(outcome.error ? { error: outcome.error.message } : {}),
           })
-          if (isClean(outcome)) newlyClean.push({ digest: outcome.digest, files: outcome.files, bytes: outcome.bytes, ...outcome.changes.toRecord() })
+          if (options.layerRecords && catalogVersion && isRememberable(outcome) && (outcome.matches.length === 0 || filterSignature)) {
+            newlyRemembered.push(layerRecordOf(outcome, filters, options.fingerprintKey))
+          }
           return outcome
         })()
       if (!cached) layerCache.set(layer.digest, pending)
@@ -292,16 +318,20 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
     if (platformResult.status !== 'completed') targetResult.status = 'partial'
   }
 
-  const addDraft = (match: RawMatch & { path?: string }, manifestDigest: string, fields: Omit<OccurrenceDraft['fields'], 'disposition' | 'disposition_reason'>) => {
-    const verdict = classifyMatch(filters, {
-      detectorId: match.detectorId,
-      confidence: match.confidence,
-      value: match.value,
-      sourceType: fields.source_type,
-      path: fields.file_path,
-      key: match.key,
-      line: match.line,
-    })
+  const addDraft = (match: DraftMatch, manifestDigest: string, fields: Omit<OccurrenceDraft['fields'], 'disposition' | 'disposition_reason'>) => {
+    // a remembered match was judged when its layer was read, as a file kept and as a file deleted
+    // (only files are remembered): this manifest says which it is
+    const verdict = isRememberedMatch(match)
+      ? match.verdicts[fields.source_type === 'file_final' ? 'file_final' : 'file_deleted_layer']
+      : classifyMatch(filters, {
+          detectorId: match.detectorId,
+          confidence: match.confidence,
+          value: match.value,
+          sourceType: fields.source_type,
+          path: fields.file_path,
+          key: match.key,
+          line: match.line,
+        })
     drafts.push({ match, manifestDigest, fields: { ...fields, disposition: verdict.disposition, disposition_reason: verdict.reason } })
   }
 
@@ -323,9 +353,9 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
     report({ code: 'resolve_failed', scope: 'scan', subject: options.reference, message: failedWhole.message })
   }
 
-  if (options.cleanLayers && catalogVersion && newlyClean.length > 0) {
+  if (options.layerRecords && catalogVersion && newlyRemembered.length > 0) {
     try {
-      await options.cleanLayers.put(newlyClean, catalogVersion)
+      await options.layerRecords.put(newlyRemembered, catalogVersion, filterSignature)
     } catch (error) {
       report({ code: 'layer_cache_unavailable', scope: 'scan', subject: 'layer cache', message: toLayerleakError(error).message })
     }
@@ -403,16 +433,3 @@ const tagResultsOf = (targets: readonly TargetResult[], diagnostics: readonly Di
   }
   return results.sort(byTag)
 }
-
-/** Read to its end, nothing found, nothing odd inside: safe to skip next time with the same catalog. */
-const isClean = (outcome: LayerScanOutcome): boolean =>
-  !outcome.error && !outcome.limitHit && outcome.matches.length === 0 && outcome.diagnostics.length === 0
-
-const outcomeOfCleanRecord = (record: CleanLayerRecord): LayerScanOutcome => ({
-  digest: record.digest,
-  changes: LayerChanges.fromRecord(record),
-  matches: [],
-  files: record.files,
-  bytes: record.bytes,
-  diagnostics: [],
-})

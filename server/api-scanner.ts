@@ -49,8 +49,8 @@ export interface ApiScannerOptions {
   /** readers for archives inside layers, and their bounds (as the CLI scans) */
   archiveReaders?: ArchiveReader[]
   archiveLimits?: Partial<ArchiveLimits>
-  /** clean layers remembered in the database: not downloaded again by later scans */
-  cleanLayers?: LayerCache
+  /** layers remembered in the database (clean ones, and those with matches, redacted): not downloaded again by later scans */
+  layerRecords?: LayerCache
   /** layer outcomes shared by the scans of this process (base layers are read once) */
   layerCache?: Map<string, Promise<LayerScanOutcome>>
 }
@@ -85,7 +85,7 @@ export const createApiScanner = (options: ApiScannerOptions): ApiScanner => ({
       ...(request.all_tags ? { allTags: true } : {}),
       ...(options.archiveReaders ? { archiveReaders: options.archiveReaders } : {}),
       ...(options.archiveLimits ? { archiveLimits: options.archiveLimits } : {}),
-      ...(options.cleanLayers ? { cleanLayers: options.cleanLayers } : {}),
+      ...(options.layerRecords ? { layerRecords: options.layerRecords } : {}),
       ...(options.layerCache ? { layerCache: options.layerCache } : {}),
       persistRawSecrets: options.persistRawSecrets ?? false,
       ...(options.fingerprintKey ? { fingerprintKey: options.fingerprintKey } : {}),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { fakeGitHubToken } from '../cli/demo-image.ts'
-import type { CleanLayerRecord, LayerCache } from '../core/contracts.ts'
+import type { Filter, LayerCache, LayerRecord } from '../core/contracts.ts'
 import { scanReference } from '../core/scan.ts'
 import { builtinDetectors, detectorCatalogVersion } from '../plugins/detectors/catalog.ts'
 import { fixturesFilter } from '../plugins/filters/fixtures.ts'
@@ -11,30 +11,44 @@ import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts'
 import { pushImage, uniqueRepository } from './support/push.ts'
 
 /** The contract in memory: the pipeline's side of the cache, whatever stores it. */
-const memoryLayerCache = (): LayerCache & { records: Map<string, CleanLayerRecord> } => {
-  const records = new Map<string, CleanLayerRecord>()
+const memoryLayerCache = (): LayerCache & { records: Map<string, LayerRecord> } => {
+  const records = new Map<string, LayerRecord>()
+  // clean layers under the catalog alone, layers with matches under the filter signature too
+  const keyOf = (version: string, digest: string, signature = '') => `${version}/${signature}/${digest}`
   return {
     records,
-    async get(digests, version) {
-      return new Map(digests.filter((digest) => records.has(`${version}/${digest}`)).map((digest) => [digest, records.get(`${version}/${digest}`) as CleanLayerRecord]))
+    async get(digests, version, signature) {
+      const found = new Map<string, LayerRecord>()
+      for (const digest of digests) {
+        const record = records.get(keyOf(version, digest)) ?? (signature ? records.get(keyOf(version, digest, signature)) : undefined)
+        if (record) found.set(digest, record)
+      }
+      return found
     },
-    async put(list, version) {
-      for (const record of list) records.set(`${version}/${record.digest}`, record)
+    async put(list, version, signature) {
+      for (const record of list) records.set(keyOf(version, record.digest, record.matches?.length ? signature : ''), record)
     },
   }
 }
 
-describe('the clean-layer cache across runs', () => {
+/** the fixtures filter without its cache key: layers with matches are then never remembered, only clean ones */
+const fixturesWithoutCacheKey = (): Filter => {
+  const { name, classify } = fixturesFilter()
+  return { name, classify }
+}
+
+describe('the layer cache across runs', () => {
   let proxy: FaultProxy
   let image: BuiltImage
   let reference: string
+  const token = fakeGitHubToken()
   const version = detectorCatalogVersion(builtinDetectors)
 
   beforeAll(async () => {
     image = await buildImage({
       layers: [
         { files: [{ path: 'usr/share/base.txt', content: 'a base layer with nothing secret in it\n' }] },
-        { files: [{ path: 'app/.env', content: `TOKEN=${fakeGitHubToken()}\n` }] },
+        { files: [{ path: 'app/.env', content: `TOKEN=${token}\n` }] },
         { files: [whiteout('app/.env'), { path: 'app/run.sh', content: 'exec app\n' }] },
       ],
     })
@@ -46,13 +60,24 @@ describe('the clean-layer cache across runs', () => {
   afterAll(() => proxy.close())
 
   const scan = (cache: LayerCache, catalogVersion = version) =>
-    scanReference({ reference, sources: [registrySource({})], detectors: builtinDetectors, filters: [fixturesFilter()], cleanLayers: cache, detectorCatalogVersion: catalogVersion })
+    scanReference({ reference, sources: [registrySource({})], detectors: builtinDetectors, filters: [fixturesWithoutCacheKey()], layerRecords: cache, detectorCatalogVersion: catalogVersion })
   const blobGets = () => proxy.requests.filter((request) => request.method === 'GET' && /\/blobs\/sha256:/.test(request.path)).map((request) => request.path)
 
-  it('remembers the layers without matches, and only those', async () => {
+  it('remembers the layers without matches, and only those, when a filter has no cache key', async () => {
     const cache = memoryLayerCache()
     await scan(cache)
     expect([...cache.records.values()].map((record) => record.digest).sort()).toEqual([image.layers[0].digest, image.layers[2].digest].sort())
+  })
+
+  it('remembers the layer with a match too when every filter has a cache key, its match without the value', async () => {
+    const cache = memoryLayerCache()
+    await scanReference({ reference, sources: [registrySource({})], detectors: builtinDetectors, filters: [fixturesFilter()], layerRecords: cache, detectorCatalogVersion: version })
+    const records = [...cache.records.values()]
+    expect(records.map((record) => record.digest).sort()).toEqual(image.layers.map((layer) => layer.digest).sort())
+    const [withMatch] = records.filter((record) => record.matches?.length)
+    expect(withMatch.digest).toBe(image.layers[1].digest)
+    expect(withMatch.matches).toEqual([expect.objectContaining({ path: 'app/.env', entryPath: 'app/.env', lineNumber: 1, redactedValue: 'ghp********', contextSnippet: 'TOKEN=ghp********' })])
+    expect(JSON.stringify(withMatch)).not.toContain(token)
   })
 
   it('does not download a remembered clean layer again, and still replays its whiteouts', async () => {
@@ -80,7 +105,7 @@ describe('the clean-layer cache across runs', () => {
     const cache = memoryLayerCache()
     await scan(cache)
     proxy.reset()
-    await scanReference({ reference, sources: [registrySource({})], detectors: builtinDetectors, filters: [fixturesFilter()], cleanLayers: cache, detectorCatalogVersion: version, archiveReaders: builtinArchiveReaders })
+    await scanReference({ reference, sources: [registrySource({})], detectors: builtinDetectors, filters: [fixturesWithoutCacheKey()], layerRecords: cache, detectorCatalogVersion: version, archiveReaders: builtinArchiveReaders })
     expect(image.layers.filter((layer) => blobGets().some((path) => path.includes(layer.digest)))).toHaveLength(3)
   })
 

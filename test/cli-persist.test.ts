@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { fakeGitHubToken } from '../cli/demo-image.ts'
+import type { ScanResult } from '../core/result.ts'
 import { openDatabase } from '../plugins/sinks/database.ts'
 import { listRepositoryFindings, listRepositoryScans } from '../plugins/sinks/finding-queries.ts'
 import { buildImage } from '../plugins/sources/image-builder.ts'
@@ -31,10 +32,13 @@ describe('layerleak scan --db', () => {
     const first = await runCli('node', ['scan', reference, '--db', '--format', 'json'], { env })
     expect(first.code).toBe(2)
     expect(JSON.parse(first.stdout).coverage.layers_cached).toBe(0)
-    // the clean base layer is remembered: the second scan does not download it again
+    // both layers are remembered, the clean one and the one with the token (redacted): the second
+    // scan downloads neither, and reports the same finding
     const second = await runCli('node', ['scan', reference, '--db', '--format', 'json'], { env })
     expect(second.code).toBe(2)
-    expect(JSON.parse(second.stdout).coverage).toMatchObject({ layers_cached: 1, layers_total: 2 })
+    expect(JSON.parse(second.stdout).coverage).toMatchObject({ layers_cached: 2, layers_total: 2 })
+    const occurrencesOf = (stdout: string) => (JSON.parse(stdout) as ScanResult).findings.map(({ fingerprint, redacted_value, occurrences }) => ({ fingerprint, redacted_value, occurrences }))
+    expect(occurrencesOf(second.stdout)).toEqual(occurrencesOf(first.stdout))
     const database = await openDatabase({ dataDir })
     try {
       expect((await listRepositoryScans(database.db, ref()))?.total).toBe(2)

@@ -6,6 +6,7 @@
 import type { AllowlistConfig } from '../../core/config.ts'
 import type { Filter, MatchContext } from '../../core/contracts.ts'
 import { fingerprintOf } from '../../core/redact.ts'
+import { filterCacheKey, sha256Hex } from './cache-key.ts'
 
 export interface AllowlistOptions extends AllowlistConfig {
   /** LAYERLEAK_FINGERPRINT_KEY, so fingerprints compare with the ones results report */
@@ -59,6 +60,8 @@ export const allowlistFilter = (options: AllowlistOptions): Filter => {
   const allowlisted = (what: string) => ({ disposition: 'suppressed' as const, reason: `allowlisted (${what})` })
   return {
     name: 'allowlist',
+    // the fingerprint key goes in hashed; allowlisted values are hashed with everything else
+    cacheKey: filterCacheKey('allowlist', { ...options, fingerprintKey: options.fingerprintKey ? sha256Hex(options.fingerprintKey) : undefined }, allowlistFilter, globToRegExp, stateless, wildcard),
     classify(match: MatchContext) {
       if (detectors.some((pattern) => pattern.test(match.detectorId))) return allowlisted('detector')
       if (match.path && paths.some((pattern) => pattern.test(match.path))) return allowlisted('path')

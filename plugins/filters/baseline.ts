@@ -9,6 +9,7 @@ import { z } from 'zod'
 import type { Filter, MatchContext } from '../../core/contracts.ts'
 import { LayerleakError } from '../../core/errors.ts'
 import { fingerprintOf } from '../../core/redact.ts'
+import { filterCacheKey, sha256Hex } from './cache-key.ts'
 
 export const BASELINE_VERSION = 1
 
@@ -94,6 +95,7 @@ export const baselineFilter = ({ baseline, fingerprintKey }: BaselineFilterOptio
   const known = new Set(baseline.fingerprints.map((entry) => entry.fingerprint))
   return {
     name: 'baseline',
+    cacheKey: filterCacheKey('baseline', [...known].sort(), fingerprintKey ? sha256Hex(fingerprintKey) : '', baselineFilter),
     classify(match: MatchContext) {
       if (known.size === 0 || !known.has(fingerprintOf(match.value, fingerprintKey))) return undefined
       return { disposition: 'suppressed', reason: 'in baseline' }

@@ -6,6 +6,7 @@
  */
 import type { Filter, MatchContext } from '../../core/contracts.ts'
 import { AWS_CANARY_ACCOUNT_IDS, awsAccountIdFromKeyId } from '../detectors/aws.ts'
+import { filterCacheKey } from './cache-key.ts'
 
 const KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])/g
 
@@ -23,6 +24,7 @@ const SECRET_KEY_DETECTORS = new Set(['aws-secret-access-key', 'aws-secret-acces
 
 export const canaryFilter = (): Filter => ({
   name: 'canary',
+  cacheKey: filterCacheKey('canary', canaryFilter, canaryIn, KEY_ID, AWS_CANARY_ACCOUNT_IDS, awsAccountIdFromKeyId, SECRET_KEY_DETECTORS),
   classify(match: MatchContext) {
     // a key id is the value itself; a secret key is known by the key id on its line
     const canary = canaryIn(match.value) ?? (match.detectorId.startsWith('aws') ? canaryIn(match.line) : undefined)

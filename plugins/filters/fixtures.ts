@@ -6,9 +6,10 @@
  */
 import { z } from 'zod'
 import type { Disposition, Filter, MatchContext } from '../../core/contracts.ts'
+import { filterCacheKey } from './cache-key.ts'
 import { documentedExampleSource } from './documented-examples.ts'
-import { integrityHashReason } from './integrity-hashes.ts'
-import { placeholderReason } from './placeholder-values.ts'
+import { integrityHashReason, isLockFile } from './integrity-hashes.ts'
+import { isSequential, placeholderReason } from './placeholder-values.ts'
 import { isPublicMaterial } from './public-material.ts'
 
 /** directories whose files are not shipped code: tests, fixtures, mocks, examples, docs */
@@ -69,11 +70,15 @@ const judgePath = (path: string, segments: ReadonlySet<string>): Disposition | u
   return undefined
 }
 
+/** everything the verdicts come from, for the cache key */
+const RULES = [judgeValue, judgePath, SCANNER_RULES, TEMPLATE_FILE, TEST_FILE, isPublicMaterial, documentedExampleSource, placeholderReason, isSequential, integrityHashReason, isLockFile]
+
 export const fixturesFilter = (options: z.input<typeof optionsSchema> = {}): Filter => {
   const settings = optionsSchema.parse(options)
   const segments = new Set([...TEST_SEGMENTS, ...settings.extraSegments.map((segment) => segment.toLowerCase())])
   return {
     name: 'fixtures',
+    cacheKey: filterCacheKey('fixtures', settings, [...segments].sort(), fixturesFilter, RULES),
     classify(match: MatchContext) {
       return judgeValue(match) ?? (settings.paths && match.path ? judgePath(match.path, segments) : undefined)
     },

@@ -144,6 +144,23 @@ export interface LayerChangesetsTable {
   scanned_at: Timestamp
 }
 
+/** layers with matches in the layer cache, their matches redacted (migration 0005, plugins/sinks/layer-cache.ts) */
+export interface LayerMatchesTable {
+  layer_digest: string
+  detector_catalog_version: string
+  /** what the stored verdicts and fingerprints hold for: the filters' cache keys, the fingerprint key's hash */
+  filter_signature: string
+  files: number
+  bytes: number
+  path_count: number
+  match_count: number
+  /** json, as in layer_changesets */
+  changeset: ColumnType<unknown, unknown, unknown>
+  /** json: the matches without their values */
+  matches: ColumnType<unknown, unknown, unknown>
+  scanned_at: Timestamp
+}
+
 export interface DatabaseSchema {
   layerleak_migrations: MigrationsTable
   repositories: RepositoriesTable
@@ -155,4 +172,5 @@ export interface DatabaseSchema {
   finding_occurrences: FindingOccurrencesTable
   scan_runs: ScanRunsTable
   layer_changesets: LayerChangesetsTable
+  layer_matches: LayerMatchesTable
 }
