@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { connectDatabase, type LayerleakDatabase } from '../plugins/sinks/database.ts'
 import { databaseLayerCache } from '../plugins/sinks/layer-cache.ts'
 import { migrateUp } from '../plugins/sinks/migrations.ts'
-import { bigRecord, smallRecord } from './support/layer-records.ts'
+import { bigRecord, matchedRecord, smallRecord } from './support/layer-records.ts'
 import { digestOf } from './support/scan-results.ts'
 import { storageBackends } from './support/storage-backends.ts'
 
@@ -13,7 +13,7 @@ let unique = 0
 /** a layer digest no other test of the file uses: tests share one database per backend */
 const newDigest = (what: string) => digestOf(`layer-cache/${what}/${++unique}`)
 
-describe.each(backends)('the clean-layer cache on $name', (backend) => {
+describe.each(backends)('the layer cache on $name', (backend) => {
   let database: LayerleakDatabase & { url?: string }
   /** the cache, and how many statements it has sent since it was made */
   const countedCache = () => {
@@ -136,5 +136,91 @@ describe.each(backends)('the clean-layer cache on $name', (backend) => {
     expect(rows[0].path_count).toBe(50_000 + 200 + 1)
     // the document is stored compressed: far less than its text
     expect(rows[0].stored).toBeLessThan(rows[0].text / 4)
+  })
+
+  it('gives back a layer with matches whole under its catalog and filter signature', async () => {
+    const cache = databaseLayerCache(database)
+    const record = matchedRecord(newDigest('matched-round-trip'))
+    await cache.put([record], 'catalog-1', 'signature-a')
+    expect((await cache.get([record.digest], 'catalog-1', 'signature-a')).get(record.digest)).toEqual(record)
+  })
+
+  it('keeps filter signatures apart, and gives layers with matches only to a reader that names one', async () => {
+    const cache = databaseLayerCache(database)
+    const matched = matchedRecord(newDigest('signatures'))
+    const clean = smallRecord(newDigest('signatures-clean'))
+    await cache.put([matched, clean], 'catalog-1', 'signature-a')
+    const digests = [matched.digest, clean.digest]
+    expect([...(await cache.get(digests, 'catalog-1', 'signature-b')).keys()]).toEqual([clean.digest])
+    expect([...(await cache.get(digests, 'catalog-1')).keys()]).toEqual([clean.digest])
+    expect((await cache.get(digests, 'catalog-2', 'signature-a')).size).toBe(0)
+    expect([...(await cache.get(digests, 'catalog-1', 'signature-a')).keys()].sort()).toEqual([...digests].sort())
+  })
+
+  it('stores layers with matches apart from clean ones, where an older layerleak looking for clean layers never finds them', async () => {
+    const cache = databaseLayerCache(database)
+    const record = matchedRecord(newDigest('apart'))
+    await cache.put([record], 'catalog-1', 'signature-a')
+    expect(await database.db.selectFrom('layer_changesets').select('layer_digest').where('layer_digest', '=', record.digest).execute()).toEqual([])
+    const rows = await database.db.selectFrom('layer_matches').select(['filter_signature', 'match_count', 'path_count']).where('layer_digest', '=', record.digest).execute()
+    expect(rows).toEqual([{ filter_signature: 'signature-a', match_count: 2, path_count: 10 }])
+  })
+
+  it('answers for clean layers and layers with matches in one query', async () => {
+    const matched = Array.from({ length: 150 }, () => matchedRecord(newDigest('many-matched')))
+    const clean = Array.from({ length: 150 }, () => smallRecord(newDigest('many-clean')))
+    const { cache, statements } = countedCache()
+    await cache.put([...matched, ...clean], 'catalog-1', 'signature-a')
+    const before = statements()
+    const found = await cache.get([...clean, ...matched].map((record) => record.digest), 'catalog-1', 'signature-a')
+    expect(statements() - before).toBe(1)
+    expect(found.size).toBe(300)
+    for (const record of [...matched, ...clean]) expect(found.get(record.digest)).toEqual(record)
+  })
+
+  it('a layer with matches put again replaces the first, one row per signature', async () => {
+    const cache = databaseLayerCache(database)
+    const first = matchedRecord(newDigest('matched-twice'))
+    const again = { ...first, files: 99, matches: first.matches!.slice(1) }
+    await cache.put([first], 'catalog-1', 'signature-a')
+    await cache.put([again], 'catalog-1', 'signature-a')
+    await cache.put([first], 'catalog-1', 'signature-b')
+    expect((await cache.get([first.digest], 'catalog-1', 'signature-a')).get(first.digest)).toEqual(again)
+    expect((await cache.get([first.digest], 'catalog-1', 'signature-b')).get(first.digest)).toEqual(first)
+  })
+
+  it('refuses a record with matches without a filter signature', async () => {
+    const cache = databaseLayerCache(database)
+    const record = matchedRecord(newDigest('no-signature'))
+    await expect(cache.put([record], 'catalog-1')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    expect((await cache.get([record.digest], 'catalog-1', '')).size).toBe(0)
+  })
+
+  it.each([
+    ['not a list', '{"detector": "github-pat"}'],
+    ['an empty list', '[]'],
+    ['a match without its fingerprint', (text: string) => text.replace(/"fingerprint":"[0-9a-f]{64}",/, '')],
+    ['a match with an unknown disposition', (text: string) => text.replace('"disposition":"actionable"', '"disposition":"ignored"')],
+    ['a match with a negative line', (text: string) => text.replace('"line":3', '"line":-3')],
+  ])('stored matches it cannot read (%s) are a miss, not an error', async (_, spoil) => {
+    const cache = databaseLayerCache(database)
+    const [good, bad] = [matchedRecord(newDigest('matches-good')), matchedRecord(newDigest('matches-unreadable'))]
+    await cache.put([good, bad], 'catalog-1', 'signature-a')
+    const stored = (await sql<{ matches: string }>`select matches::text as matches from layer_matches where layer_digest = ${bad.digest}`.execute(database.db)).rows[0].matches
+    const spoiled = typeof spoil === 'string' ? spoil : spoil(stored)
+    expect(spoiled).not.toBe(stored)
+    await sql`update layer_matches set matches = cast(${spoiled} as json) where layer_digest = ${bad.digest}`.execute(database.db)
+    const found = await cache.get([good.digest, bad.digest], 'catalog-1', 'signature-a')
+    expect([...found.keys()]).toEqual([good.digest])
+  })
+
+  it('a layer whose stored matches cannot be read is a miss even beside a clean row of it', async () => {
+    const cache = databaseLayerCache(database)
+    const record = matchedRecord(newDigest('spoiled-beside-clean'))
+    const { matches: _, ...clean } = record
+    await cache.put([clean], 'catalog-1')
+    await cache.put([record], 'catalog-1', 'signature-a')
+    await sql`update layer_matches set matches = cast(${'[{"detector": 1}]'} as json) where layer_digest = ${record.digest}`.execute(database.db)
+    expect((await cache.get([record.digest], 'catalog-1', 'signature-a')).size).toBe(0)
   })
 })
