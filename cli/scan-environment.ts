@@ -5,7 +5,7 @@
 import type { ConsolaInstance } from 'consola'
 import { loadAdapter, type RuntimeAdapter } from '../adapters/runtime.ts'
 import { composePlugins, type LayerleakConfig } from '../core/config.ts'
-import type { Detector, Filter, Sink, Source } from '../core/contracts.ts'
+import type { Detector, FileScanPool, Filter, Sink, Source } from '../core/contracts.ts'
 import { type Limits } from '../core/limits.ts'
 import type { ArchiveLimits, ArchiveReader } from '../core/nested-archives.ts'
 import { archiveLimitsOf, limitsOf, resolveSettings, type Settings, settingsFromEnv } from '../core/settings.ts'
@@ -14,6 +14,7 @@ import { dockerArchiveSource } from '../plugins/sources/docker-archive.ts'
 import { builtinArchiveReaders } from '../plugins/sources/nested-archives.ts'
 import { ociLayoutSource } from '../plugins/sources/oci-layout.ts'
 import { registrySource } from '../plugins/sources/registry.ts'
+import { defaultScanWorkers, fileScanPool } from '../plugins/workers/file-scan-pool.ts'
 import { loadDetection } from './detection-setup.ts'
 import { loadConfig } from './load-config.ts'
 import { createLogger } from './logger.ts'
@@ -36,6 +37,8 @@ export interface ScanEnvironment {
   sinks: Sink[]
   catalogVersion: string
   version: string
+  /** worker threads for the scan (LAYERLEAK_SCAN_WORKERS); none when the detectors are not all built-in */
+  fileScanPool?: FileScanPool
   close(): Promise<void>
 }
 
@@ -78,6 +81,9 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
     ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),
   })
   const sinks = composePlugins<Sink>([], config.sinks, config.replace?.sinks)
+  const workers = settings.scanWorkers ?? defaultScanWorkers()
+  const pool = workers > 0 ? fileScanPool({ detectors, workers }) : undefined
+  if (workers > 0 && !pool) logger.debug('scan workers: off (the config brings its own detectors, which a worker cannot load)')
   return {
     settings,
     limits,
@@ -92,8 +98,10 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
     sinks,
     catalogVersion: detectorCatalogVersion(detectors),
     version: packageVersion(),
+    ...(pool ? { fileScanPool: pool } : {}),
     async close() {
-      await Promise.allSettled([...sources, ...sinks].map((plugin) => plugin.close?.()))
+      if (pool) logger.debug(`scan workers: ${pool.scanned.byWorkers} files scanned on ${workers} worker thread${workers === 1 ? '' : 's'}, ${pool.scanned.here} on the main thread`)
+      await Promise.allSettled([...[...sources, ...sinks].map((plugin) => plugin.close?.()), pool?.close()])
     },
   }
 }

@@ -116,6 +116,7 @@ const openSession = async (args: Record<string, unknown>): Promise<ScanSession> 
       limits: environment.limits,
       archiveReaders: environment.archiveReaders,
       archiveLimits: environment.archiveLimits,
+      ...(environment.fileScanPool ? { fileScanPool: environment.fileScanPool } : {}),
       ...(typeof args.platform === 'string' ? { platform: args.platform } : {}),
       ...(sweep ? { allTags: true } : {}),
       ...(layerCache ? { layerCache } : {}),

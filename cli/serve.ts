@@ -90,6 +90,7 @@ export const serveCommand = defineCommand({
         limits: environment.limits,
         archiveReaders: environment.archiveReaders,
         archiveLimits: environment.archiveLimits,
+        ...(environment.fileScanPool ? { fileScanPool: environment.fileScanPool } : {}),
         apiBase: { insecureRegistries: settings.insecureRegistries, ...(settings.registryBaseUrl ? { registryBaseUrl: settings.registryBaseUrl } : {}) },
         persistRawSecrets: settings.persistRawSecrets,
         ...(settings.fingerprintKey ? { fingerprintKey: settings.fingerprintKey } : {}),

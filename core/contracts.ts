@@ -5,6 +5,7 @@
 import type { ScanEvent } from './events.ts'
 import type { Limits } from './limits.ts'
 import type { Confidence, Diagnostic, DispositionKind, ScanResult, SourceType } from './result.ts'
+import type { RawMatch } from './text-scanner.ts'
 
 export interface Platform {
   os: string
@@ -311,6 +312,20 @@ export interface LayerCache {
   get(digests: string[], catalogVersion: string, filterSignature?: string): Promise<Map<string, LayerRecord>>
   /** Stores the records; a record with matches needs a `filterSignature` (it is refused without one). */
   put(records: LayerRecord[], catalogVersion: string, filterSignature?: string): Promise<void>
+}
+
+/**
+ * Scans whole files away from the thread that reads the layers (worker threads), so tar parsing
+ * and the detectors run at once. plugins/workers/file-scan-pool.ts implements it.
+ */
+export interface FileScanPool {
+  /**
+   * Scans one whole file with the scan's detectors, in windows of `windowSize` when it is larger
+   * (TextScanner.scanInWindows). `bytes` are copied before this returns.
+   */
+  scan(bytes: Uint8Array, path: string, windowSize: number): Promise<RawMatch[]>
+  /** Resolves once the bytes handed over and not yet scanned are few enough to hand over more. */
+  capacity(): Promise<void>
 }
 
 export const defineSource = <T extends Source>(source: T): T => source

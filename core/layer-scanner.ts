@@ -5,13 +5,13 @@
  * Files that are archives (jars, zips, tgz...) are opened when archive readers are given, and
  * their members scanned as files of their own, `outer.jar!inner/path` (core/nested-archives.ts).
  */
-import type { Layer, LayerEntry } from './contracts.ts'
+import type { FileScanPool, Layer, LayerEntry } from './contracts.ts'
 import { toLayerleakError, type LayerleakError } from './errors.ts'
 import { classifyWhiteout, LayerChanges } from './filesystem-index.ts'
 import { exceeds, type Limits } from './limits.ts'
 import { ARCHIVE_SNIFF_BYTES, type ArchiveNotice, archiveReaderFor, type NestedArchiveOptions, scanArchiveTree } from './nested-archives.ts'
 import type { Diagnostic } from './result.ts'
-import type { RawMatch, TextScanner } from './text-scanner.ts'
+import { type RawMatch, type TextScanner, WINDOW_OVERLAP } from './text-scanner.ts'
 
 /** A secret in a file, as the layer holds it. */
 export interface FileMatch extends RawMatch {
@@ -35,8 +35,12 @@ export interface LayerScanOutcome {
   limitHit?: string
 }
 
-/** Windows of large files overlap by this much, so a secret across a window edge is still seen whole. */
-const WINDOW_OVERLAP = 16 * 1024
+/**
+ * Files up to this size are read whole, then scanned in windows (by the pool when there is one):
+ * line numbers are then counted only where a window found something. Larger files stream through
+ * one window buffer, so memory stays bounded whatever a layer holds.
+ */
+const MAX_WHOLE_FILE_BYTES = 16 * 1024 * 1024
 /** a layer full of broken jars says so a hundred times, then once how many more */
 const MAX_DIAGNOSTICS_PER_LAYER = 100
 
@@ -47,11 +51,24 @@ export interface LayerScanOptions {
   archives?: NestedArchiveOptions
   signal?: AbortSignal
   onProgress?: (compressedBytes: number) => void
+  /**
+   * Worker threads for whole files: tar parsing goes on while they scan. Archives and files
+   * larger than a window are still scanned here. Built for the same detectors as `scanner`.
+   */
+  pool?: FileScanPool
 }
+
+/**
+ * A file's matches: known now, or being scanned by the pool (`later` never rejects: a failure is a
+ * value). Wrapped, so an async function can hand it back without awaiting it.
+ */
+type FileResult = FileMatch[] | { later: Promise<FileMatch[] | { failed: unknown }> }
 
 export const scanLayer = async (layer: Layer, options: LayerScanOptions): Promise<LayerScanOutcome> => {
   const outcome: LayerScanOutcome = { digest: layer.digest, changes: new LayerChanges(), matches: [], files: 0, bytes: 0, diagnostics: [] }
-  const matchesByPath = new Map<string, FileMatch[]>()
+  // every file's (and hardlink's) matches in tar order; put together once the pool has answered
+  const results: FileResult[] = []
+  const resultsByPath = new Map<string, FileResult>()
   let notices = 0
   const notice = (found: ArchiveNotice) => {
     notices++
@@ -69,9 +86,10 @@ export const scanLayer = async (layer: Layer, options: LayerScanOptions): Promis
       if (entry.type === 'hardlink' && entry.linkname) {
         // a hardlink has no bytes of its own: it is its target's content under another name
         const target = entry.linkname.replace(/^\.?\//, '')
-        for (const match of matchesByPath.get(target) ?? []) {
-          outcome.matches.push({ ...match, path: entry.path + match.path.slice(target.length), entryPath: entry.path })
-        }
+        const targetResult = resultsByPath.get(target)
+        const linked = (matches: FileMatch[]) => matches.map((match) => ({ ...match, path: entry.path + match.path.slice(target.length), entryPath: entry.path }))
+        if (Array.isArray(targetResult)) results.push(linked(targetResult))
+        else if (targetResult) results.push({ later: targetResult.later.then((matches) => (Array.isArray(matches) ? linked(matches) : matches)) })
         continue
       }
       if (entry.type !== 'file' || classifyWhiteout(entry.path)) continue
@@ -79,16 +97,24 @@ export const scanLayer = async (layer: Layer, options: LayerScanOptions): Promis
         outcome.limitHit = 'max_layer_bytes'
         break
       }
+      // bounded memory: wait while the pool holds too many bytes not yet scanned
+      if (options.pool) await options.pool.capacity()
       const found = await scanFile(entry, options, notice)
       outcome.files++
       outcome.bytes += entry.size
-      if (found.length > 0) {
-        matchesByPath.set(entry.path, found)
-        outcome.matches.push(...found)
+      if (!Array.isArray(found) || found.length > 0) {
+        resultsByPath.set(entry.path, found)
+        results.push(found)
       }
     }
   } catch (error) {
     outcome.error = toLayerleakError(error, 'INVALID_ARCHIVE')
+  }
+  // what the pool has not answered yet is awaited even when the layer stopped early: it was read
+  for (const result of results) {
+    const matches = Array.isArray(result) ? result : await result.later
+    if (Array.isArray(matches)) outcome.matches.push(...matches)
+    else outcome.error ??= toLayerleakError(matches.failed)
   }
   if (notices > MAX_DIAGNOSTICS_PER_LAYER) {
     outcome.diagnostics.push({ code: 'archive_limit', scope: 'layer', subject: layer.digest, message: `layer ${layer.index}: ${notices - MAX_DIAGNOSTICS_PER_LAYER} more archive diagnostics not listed` })
@@ -112,30 +138,29 @@ const concat = (chunks: Uint8Array[], size: number): Uint8Array => {
   return out
 }
 
-const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (found: ArchiveNotice) => void): Promise<FileMatch[]> => {
-  const { scanner, limits } = options
+const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (found: ArchiveNotice) => void): Promise<FileResult> => {
+  const { scanner, limits, pool } = options
   const windowSize = Math.max(limits.maxFileBytes, WINDOW_OVERLAP * 2)
   const found: FileMatch[] = []
   const collect = (matches: RawMatch[], path: string) => {
     for (const match of matches) found.push({ ...match, path, entryPath: entry.path })
   }
+  /** a whole file: to the pool (it copies the bytes), else scanned here */
+  const scanWhole = (bytes: Uint8Array): FileResult => {
+    if (pool) {
+      return {
+        later: pool.scan(bytes, entry.path, windowSize).then(
+          (matches) => matches.map((match) => ({ ...match, path: entry.path, entryPath: entry.path })),
+          (failed: unknown) => ({ failed }),
+        ),
+      }
+    }
+    scanBuffer(bytes, entry.path)
+    return found
+  }
 
   /** an in-memory file (an archive member): whole, or in the same overlapping windows as a stream */
-  const scanBuffer = (bytes: Uint8Array, path: string) => {
-    const location = { sourceType: 'file_final' as const, path, key: '' }
-    let baseOffset = 0
-    let baseLine = 1
-    let skipBefore = 0
-    for (;;) {
-      const end = Math.min(bytes.length, baseOffset + windowSize)
-      collect(scanner.scanBytes(bytes.subarray(baseOffset, end), location, { baseOffset, baseLine, skipBefore }), path)
-      if (end === bytes.length) return
-      const next = end - WINDOW_OVERLAP
-      for (let at = bytes.indexOf(10, baseOffset); at !== -1 && at < next; at = bytes.indexOf(10, at + 1)) baseLine++
-      baseOffset = next
-      skipBefore = end
-    }
-  }
+  const scanBuffer = (bytes: Uint8Array, path: string) => collect(scanner.scanInWindows(bytes, { sourceType: 'file_final', path, key: '' }, windowSize), path)
 
   // the first bytes tell whether the file is an archive worth opening
   const archives = options.archives && options.archives.readers.length > 0 && options.archives.limits.maxArchiveDepth > 0 ? options.archives : undefined
@@ -173,16 +198,13 @@ const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (f
   // most files arrive in one chunk: scan it where it lies, no copy
   if (head.length === 1 && headBytes >= entry.size && entry.size <= windowSize) {
     const done = await rest.next()
-    if (done.done) {
-      collect(scanner.scanBytes(head[0].byteLength === entry.size ? head[0] : head[0].subarray(0, entry.size), location), entry.path)
-      return found
-    }
+    if (done.done) return scanWhole(head[0].byteLength === entry.size ? head[0] : head[0].subarray(0, entry.size))
     head.push(done.value)
     headBytes += done.value.byteLength
   }
   const body = replay(head, rest)
 
-  if (entry.size <= windowSize) {
+  if (entry.size <= Math.max(windowSize, MAX_WHOLE_FILE_BYTES)) {
     const bytes = new Uint8Array(entry.size)
     let filled = 0
     for await (const chunk of body) {
@@ -190,8 +212,7 @@ const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (f
       bytes.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), filled)
       filled += take
     }
-    collect(scanner.scanBytes(filled === bytes.length ? bytes : bytes.subarray(0, filled), location), entry.path)
-    return found
+    return scanWhole(filled === bytes.length ? bytes : bytes.subarray(0, filled))
   }
 
   // large file: fixed windows, each starting with the previous window's last WINDOW_OVERLAP bytes

@@ -7,7 +7,7 @@
 import { buildStepsForLayers } from './build-steps.ts'
 import { mapConcurrent } from './concurrency.ts'
 import { scanImageConfig } from './config-scanner.ts'
-import type { Detector, Filter, LayerCache, Layer, LayerRecord, Source, Target } from './contracts.ts'
+import type { Detector, FileScanPool, Filter, LayerCache, Layer, LayerRecord, Source, Target } from './contracts.ts'
 import { LayerleakError, toLayerleakError } from './errors.ts'
 import type { ScanEvent } from './events.ts'
 import { LayerChanges, presentInFinalImage } from './filesystem-index.ts'
@@ -65,6 +65,11 @@ export interface ScanOptions {
   archiveReaders?: ArchiveReader[]
   /** bounds on opening those archives (defaults: 64 MiB, 10,000 members, depth 3) */
   archiveLimits?: Partial<ArchiveLimits>
+  /**
+   * Worker threads that scan whole files while layers are read (plugins/workers/file-scan-pool.ts),
+   * built for these same `detectors`. Without one, files are scanned on the calling thread.
+   */
+  fileScanPool?: FileScanPool
   signal?: AbortSignal
   onEvent?: (event: ScanEvent) => void
   scanner?: { name: string; version: string }
@@ -232,6 +237,7 @@ export const scanReference = async (options: ScanOptions): Promise<ScanResult> =
             scanner,
             limits,
             ...(archives ? { archives } : {}),
+            ...(options.fileScanPool ? { pool: options.fileScanPool } : {}),
             signal: options.signal,
             onProgress: (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, size: layer.size }),
           })

@@ -35,6 +35,8 @@ export interface RawMatch {
 }
 
 const CONFIDENCE_RANK: Record<Confidence, number> = { low: 0, medium: 1, high: 2 }
+/** Windows of large files overlap by this much, so a secret across a window edge is still seen whole. */
+export const WINDOW_OVERLAP = 16 * 1024
 const BINARY_SNIFF_BYTES = 8000
 
 /** NUL bytes in the first 8 KB mean binary, as git and grep decide it. */
@@ -108,7 +110,10 @@ export const windowsFor = (candidate: Candidate, text: string, path = ''): [numb
     if (last && window[0] <= last[1]) last[1] = Math.max(last[1], window[1])
     else merged.push(window)
   }
-  return merged
+  // windows over most of the text: one pass over all of it costs less than a slice and a regex each
+  let covered = 0
+  for (const [from, to] of merged) covered += to - from
+  return covered * 2 >= text.length ? [[0, text.length]] : merged
 }
 
 /**
@@ -146,6 +151,21 @@ const lineLocator = (text: string, firstLine: number) => {
   }
 }
 
+/**
+ * Line breaks before an offset, counted lazily: offsets asked for ascend, so the bytes are counted
+ * once at most, and only as far as a match needs (large files rarely hold one).
+ */
+export const lineCounter = (bytes: Uint8Array): ((offset: number) => number) => {
+  let counted = 0
+  let breaks = 0
+  return (offset) => {
+    for (let at = bytes.indexOf(10, counted); at !== -1 && at < offset; at = bytes.indexOf(10, at + 1)) breaks++
+    counted = Math.max(counted, offset)
+    return breaks
+  }
+}
+
+/** Where a window of a large file sits in it: its offset and first line; matches ending at or before skipBefore were already reported. */
 type ScanWindow = { baseOffset: number; baseLine: number; skipBefore: number }
 
 /** `GITHUB_TOKEN: `, `"auth": "`, `export X=`: the key a base64 value is assigned to, from the text before it on its line */
@@ -186,6 +206,32 @@ export class TextScanner {
     if (binary) return matches
     const blobs = findEncodedBlobs(bytes, (start, end) => this.#alreadyFound(matches, start + window.baseOffset, end + window.baseOffset, window))
     return blobs.length === 0 ? matches : this.#withEncoded(matches, blobs, latin1(), location, window)
+  }
+
+  /**
+   * Scans a whole file held in memory: at once when it fits in `windowSize`, else in windows of
+   * that size overlapping by WINDOW_OVERLAP, each placed in the file by offset and line.
+   */
+  scanInWindows(bytes: Uint8Array, location: TextLocation, windowSize: number): RawMatch[] {
+    const size = Math.max(windowSize, WINDOW_OVERLAP * 2)
+    if (bytes.length <= size) return this.scanBytes(bytes, location)
+    const found: RawMatch[] = []
+    const lines = lineCounter(bytes)
+    let baseOffset = 0
+    let skipBefore = 0
+    for (;;) {
+      const end = Math.min(bytes.length, baseOffset + size)
+      const matches = this.scanBytes(bytes.subarray(baseOffset, end), location, { baseOffset, baseLine: 1, skipBefore })
+      // line numbers counted from the window's start; the lines before it are counted only when it found something
+      const before = matches.length > 0 ? lines(baseOffset) : 0
+      for (const match of matches) {
+        match.lineNumber += before
+        found.push(match)
+      }
+      if (end === bytes.length) return found
+      baseOffset = end - WINDOW_OVERLAP
+      skipBefore = end
+    }
   }
 
   /** Scans a string (config values, transcoded text). */

@@ -5,7 +5,7 @@
  * 403 rather than a failed scan; the guarded fetch inside the registry source still checks every
  * request and redirect during the scan.
  */
-import type { LayerCache } from '../core/contracts.ts'
+import type { FileScanPool, LayerCache } from '../core/contracts.ts'
 import type { LayerScanOutcome } from '../core/layer-scanner.ts'
 import type { Detector, Filter, Source } from '../core/contracts.ts'
 import { LayerleakError } from '../core/errors.ts'
@@ -49,6 +49,8 @@ export interface ApiScannerOptions {
   /** readers for archives inside layers, and their bounds (as the CLI scans) */
   archiveReaders?: ArchiveReader[]
   archiveLimits?: Partial<ArchiveLimits>
+  /** worker threads for file scanning (plugins/workers/file-scan-pool.ts), built for `detectors` */
+  fileScanPool?: FileScanPool
   /** layers remembered in the database (clean ones, and those with matches, redacted): not downloaded again by later scans */
   layerRecords?: LayerCache
   /** layer outcomes shared by the scans of this process (base layers are read once) */
@@ -85,6 +87,7 @@ export const createApiScanner = (options: ApiScannerOptions): ApiScanner => ({
       ...(request.all_tags ? { allTags: true } : {}),
       ...(options.archiveReaders ? { archiveReaders: options.archiveReaders } : {}),
       ...(options.archiveLimits ? { archiveLimits: options.archiveLimits } : {}),
+      ...(options.fileScanPool ? { fileScanPool: options.fileScanPool } : {}),
       ...(options.layerRecords ? { layerRecords: options.layerRecords } : {}),
       ...(options.layerCache ? { layerCache: options.layerCache } : {}),
       persistRawSecrets: options.persistRawSecrets ?? false,

@@ -76,6 +76,20 @@ describe('layerleak scan against a registry, under every runtime', () => {
     })
   }
 
+  for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
+    it(`scans files on worker threads when asked, with the same findings (${runtime})`, async () => {
+      const findingsDir = await mkdtemp(join(tmpdir(), 'layerleak-findings-'))
+      const args = ['scan', reference, '--format', 'json', '--findings-dir', findingsDir]
+      const [onWorkers, here] = await Promise.all([runCli(runtime, [...args, '--verbose'], { env: { LAYERLEAK_SCAN_WORKERS: '1' } }), runCli(runtime, args, { env: { LAYERLEAK_SCAN_WORKERS: '0' } })])
+      expect(onWorkers.code, onWorkers.stderr).toBe(2)
+      const counts = /scan workers: (\d+) files scanned on 1 worker thread, (\d+) on the main thread/.exec(onWorkers.stderr)
+      expect(Number(counts?.[1]), onWorkers.stderr).toBeGreaterThan(200)
+      expect(Number(counts?.[2])).toBe(0)
+      const fingerprints = (run: { stdout: string }) => (JSON.parse(run.stdout) as ScanResult).findings.map((finding) => [finding.fingerprint, finding.occurrences.map((o) => `${o.file_path}:${o.line_number}`)])
+      expect(fingerprints(onWorkers)).toEqual(fingerprints(here))
+    })
+  }
+
   it('prints a readable summary with the deleted-file explanation', async () => {
     const run = await runCli('node', ['scan', reference, '--findings-dir', await mkdtemp(join(tmpdir(), 'f-'))])
     expect(run.code).toBe(2)

@@ -98,6 +98,18 @@ describe('scanning an image', () => {
     expect(occurrence).toMatchObject({ line_number: 3001, match_start: 300_000 + 'TOKEN='.length })
   })
 
+  it('streams a file too large to hold whole through the window, secrets and line numbers intact', async () => {
+    // beyond 16 MiB a file is not read whole: it passes through one window buffer
+    const filler = 'y'.repeat(99) + '\n'
+    const content = `${filler.repeat(100_000)}A=${fakeGitHubToken()}\n${filler.repeat(80_000)}B=${fakeGitHubToken()}\n`
+    const image = await buildImage({ layers: [{ files: [{ path: 'var/log/huge.log', content }] }] })
+    const found = occurrencesOf(await scanImageFromLayout(image, { limits: { maxFileBytes: 1024 * 1024 } })).map((o) => [o.line_number, o.match_start])
+    expect(found.sort((a, b) => a[0] - b[0])).toEqual([
+      [100_001, content.indexOf('\nA=') + 3],
+      [180_002, content.indexOf('\nB=') + 3],
+    ])
+  })
+
   it('stops at the entry limit, keeps what it found, and reports the scan as partial', async () => {
     const files = Array.from({ length: 20 }, (_, i) => ({ path: `f/${String(i).padStart(2, '0')}`, content: i === 0 ? fakeGitHubToken() : 'nothing' }))
     const result = await scanImageFromLayout(await buildImage({ layers: [{ files }] }), { limits: { maxLayerEntries: 5 } })

@@ -5,6 +5,7 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { FileScanPool } from '../../core/contracts.ts'
 import type { Limits } from '../../core/limits.ts'
 import type { ArchiveLimits } from '../../core/nested-archives.ts'
 import type { ScanResult } from '../../core/result.ts'
@@ -23,6 +24,7 @@ export interface ScanFixtureOptions {
   archiveLimits?: Partial<ArchiveLimits>
   persistRawSecrets?: boolean
   platform?: string
+  fileScanPool?: FileScanPool
 }
 
 export const scanWithBuiltins = (reference: string, options: ScanFixtureOptions = {}): Promise<ScanResult> =>

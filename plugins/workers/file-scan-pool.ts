@@ -1,0 +1,254 @@
+/**
+ * Scans files on worker threads while the main thread reads the layers: decompression runs on
+ * libuv's pool, tar parsing on the main thread, and the detectors (most of the work) on one
+ * worker per spare core. Files are packed into batches of about a megabyte (one message each),
+ * posted as copies, and kept until the worker answers: a worker that dies or never starts costs
+ * nothing but time, its files are scanned on the main thread instead.
+ *
+ * Workers build their own detectors from the built-in catalog, by id: a scan whose detectors are
+ * not all built-in (a config's own detectors, gitleaks rules) cannot use them and gets undefined.
+ * node:worker_threads is implemented by Node, Bun and Deno alike.
+ */
+import { availableParallelism } from 'node:os'
+import { setImmediate } from 'node:timers'
+import { Worker } from 'node:worker_threads'
+import type { Detector, FileScanPool } from '../../core/contracts.ts'
+import { LayerleakError } from '../../core/errors.ts'
+import { createPrefilter } from '../../core/prefilter.ts'
+import { type RawMatch, TextScanner } from '../../core/text-scanner.ts'
+import { builtinDetectors } from '../detectors/catalog.ts'
+import type { BatchReply, FileBatch, WorkerReady } from './file-scan-protocol.ts'
+
+export interface FileScanPoolOptions {
+  detectors: readonly Detector[]
+  /** worker threads; default one per core but one (the main thread reads the layers), at least one */
+  workers?: number
+  /** the worker's module; default file-scan-worker.js beside this one (in dist/) */
+  workerUrl?: URL
+  /** bytes handed over and not yet scanned before capacity() waits; default 64 MiB */
+  maxBacklogBytes?: number
+}
+
+/** A pool of scan workers; close() stops them (Deno and Bun wait for live workers before exiting). */
+export interface FileScanWorkers extends FileScanPool {
+  /** workers running now (0 once it fell back to the main thread) */
+  readonly workerCount: number
+  /** files scanned so far: by the workers, and on the calling thread (workers that failed or never started) */
+  readonly scanned: { byWorkers: number; here: number }
+  close(): Promise<void>
+}
+
+/** a batch is posted once it holds this much, or when the main thread next yields (setImmediate) */
+const BATCH_BYTES = 1024 * 1024
+const DEFAULT_BACKLOG = 64 * 1024 * 1024
+const SPARE_BUFFERS = 16
+
+interface PendingFile {
+  path: string
+  offset: number
+  length: number
+  windowSize: number
+  resolve: (matches: RawMatch[]) => void
+  reject: (error: Error) => void
+}
+
+interface Batch {
+  id: number
+  buffer: ArrayBuffer
+  size: number
+  files: PendingFile[]
+}
+
+interface WorkerSlot {
+  worker: Worker
+  ready: boolean
+  /** batches posted and not answered */
+  batches: Map<number, Batch>
+  bytes: number
+}
+
+/**
+ * Under vitest the modules are TypeScript sources, which Node 20 cannot start as a worker: the
+ * built worker in dist/ (npm test builds first) scans with the same code.
+ */
+const defaultWorkerUrl = (): URL =>
+  import.meta.url.endsWith('.ts') ? new URL('../../dist/plugins/workers/file-scan-worker.js', import.meta.url) : new URL('./file-scan-worker.js', import.meta.url)
+
+const isBuiltin = new Set<Detector>(builtinDetectors)
+
+/**
+ * One worker per core but one (the main thread reads the layers), up to 8, on machines with three
+ * cores or more. On two, the main thread, zlib's thread and a worker share the cores, and the
+ * bench measured no gain: none there.
+ */
+export const defaultScanWorkers = (cores = availableParallelism()): number => (cores >= 3 ? Math.min(8, cores - 1) : 0)
+
+/** A pool for these detectors, or undefined when a worker could not rebuild them (not all built-in). */
+export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | undefined => {
+  const { detectors } = options
+  if (detectors.length === 0 || !detectors.every((detector) => isBuiltin.has(detector))) return undefined
+  const workerCount = Math.max(1, Math.floor(options.workers ?? availableParallelism() - 1))
+  const maxBacklog = options.maxBacklogBytes ?? DEFAULT_BACKLOG
+  const detectorIds = detectors.map((detector) => detector.id)
+
+  let fallback: TextScanner | undefined
+  const scanned = { byWorkers: 0, here: 0 }
+  const scanHere = (batch: Batch) => {
+    scanned.here += batch.files.length
+    fallback ??= new TextScanner(detectors, createPrefilter(detectors))
+    const bytes = new Uint8Array(batch.buffer)
+    for (const file of batch.files) {
+      try {
+        file.resolve(fallback.scanInWindows(bytes.subarray(file.offset, file.offset + file.length), { sourceType: 'file_final', path: file.path, key: '' }, file.windowSize))
+      } catch (error) {
+        file.reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    }
+    settled(batch)
+  }
+
+  let closed = false
+  let nextId = 1
+  let backlog = 0
+  let waiters: (() => void)[] = []
+  /** batches waiting for a worker to be ready */
+  const queued: Batch[] = []
+  const slots: WorkerSlot[] = []
+
+  /** batch buffers already answered for: reused, so a scan does not allocate (and collect) its size again */
+  const spare: ArrayBuffer[] = []
+  const settled = (batch: Batch) => {
+    if (batch.buffer.byteLength === BATCH_BYTES && spare.length < SPARE_BUFFERS) spare.push(batch.buffer)
+    backlog -= batch.size
+    if (backlog < maxBacklog && waiters.length > 0) {
+      const wake = waiters
+      waiters = []
+      for (const resolve of wake) resolve()
+    }
+  }
+
+  /** a live worker keeps the process alive only while it has work */
+  const holdOpen = (slot: WorkerSlot) => {
+    if (slot.batches.size > 0) slot.worker.ref?.()
+    else slot.worker.unref?.()
+  }
+
+  const post = (slot: WorkerSlot, batch: Batch) => {
+    slot.batches.set(batch.id, batch)
+    slot.bytes += batch.size
+    holdOpen(slot)
+    const message: FileBatch = { id: batch.id, buffer: batch.buffer, files: batch.files.map(({ path, offset, length, windowSize }) => ({ path, offset, length, windowSize })) }
+    slot.worker.postMessage(message)
+  }
+
+  const dispatch = (batch: Batch) => {
+    const ready = slots.filter((slot) => slot.ready)
+    if (ready.length === 0) {
+      if (slots.length === 0) scanHere(batch)
+      else queued.push(batch)
+      return
+    }
+    post(ready.reduce((least, slot) => (slot.bytes < least.bytes ? slot : least)), batch)
+  }
+
+  /** a worker that failed: its batches (and, with no worker left, the queued ones) are scanned here */
+  const drop = (slot: WorkerSlot) => {
+    const at = slots.indexOf(slot)
+    if (at === -1) return
+    slots.splice(at, 1)
+    slot.worker.removeAllListeners()
+    void slot.worker.terminate().catch(() => {})
+    for (const batch of slot.batches.values()) scanHere(batch)
+    slot.batches.clear()
+    if (slots.length === 0) for (const batch of queued.splice(0)) scanHere(batch)
+  }
+
+  for (let i = 0; i < workerCount; i++) {
+    let worker: Worker
+    try {
+      worker = new Worker(options.workerUrl ?? defaultWorkerUrl(), { workerData: { detectorIds } })
+    } catch {
+      break
+    }
+    const slot: WorkerSlot = { worker, ready: false, batches: new Map(), bytes: 0 }
+    slots.push(slot)
+    worker.unref?.()
+    worker.on('message', (message: BatchReply | WorkerReady) => {
+      if ('ready' in message) {
+        slot.ready = true
+        for (const batch of queued.splice(0)) dispatch(batch)
+        return
+      }
+      const batch = slot.batches.get(message.id)
+      if (!batch) return
+      slot.batches.delete(message.id)
+      slot.bytes -= batch.size
+      holdOpen(slot)
+      if ('error' in message) {
+        const failure = new LayerleakError('INTERNAL', `scan worker: ${message.error}`)
+        for (const file of batch.files) file.reject(failure)
+      } else {
+        scanned.byWorkers += batch.files.length
+        batch.files.forEach((file, i) => file.resolve(message.results[i] ?? []))
+      }
+      settled(batch)
+    })
+    worker.on('error', () => drop(slot))
+    worker.on('exit', () => {
+      if (!closed) drop(slot)
+    })
+  }
+
+  let current: Batch | undefined
+  let flushScheduled = false
+  const flush = () => {
+    flushScheduled = false
+    const batch = current
+    current = undefined
+    if (batch && batch.files.length > 0) dispatch(batch)
+  }
+
+  return {
+    get workerCount() {
+      return slots.length
+    },
+    get scanned() {
+      return { ...scanned }
+    },
+
+    scan(bytes, path, windowSize) {
+      if (closed) return Promise.reject(new LayerleakError('ABORTED', 'the file-scan pool is closed'))
+      return new Promise<RawMatch[]>((resolve, reject) => {
+        if (current && current.size + bytes.byteLength > current.buffer.byteLength) flush()
+        if (!current) current = { id: nextId++, buffer: (bytes.byteLength <= BATCH_BYTES && spare.pop()) || new ArrayBuffer(Math.max(BATCH_BYTES, bytes.byteLength)), size: 0, files: [] }
+        new Uint8Array(current.buffer, current.size, bytes.byteLength).set(bytes)
+        current.files.push({ path, offset: current.size, length: bytes.byteLength, windowSize, resolve, reject })
+        current.size += bytes.byteLength
+        backlog += bytes.byteLength
+        if (current.size >= BATCH_BYTES) flush()
+        else if (!flushScheduled) {
+          flushScheduled = true
+          setImmediate(flush)
+        }
+      })
+    },
+
+    capacity() {
+      if (backlog < maxBacklog) return Promise.resolve()
+      flush()
+      return new Promise<void>((resolve) => waiters.push(resolve))
+    },
+
+    async close() {
+      closed = true
+      flush()
+      // what is still in flight finishes first
+      const pending = slots.flatMap((slot) => [...slot.batches.values()])
+      if (pending.length > 0 || queued.length > 0) await new Promise<void>((resolve) => {
+        const check = () => (slots.every((slot) => slot.batches.size === 0) && queued.length === 0 ? resolve() : setImmediate(check))
+        check()
+      })
+      await Promise.all(slots.splice(0).map((slot) => slot.worker.terminate().catch(() => 0)))
+    },
+  }
+}

@@ -1,0 +1,92 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { fakeAwsKeyPair, fakeGitHubToken } from '../cli/demo-image.ts'
+import { defineDetector } from '../core/detector.ts'
+import type { ScanResult } from '../core/result.ts'
+import { builtinDetectors } from '../plugins/detectors/catalog.ts'
+import { buildImage, whiteout } from '../plugins/sources/image-builder.ts'
+import { defaultScanWorkers, fileScanPool, type FileScanWorkers } from '../plugins/workers/file-scan-pool.ts'
+import { scanImageFromLayout } from './support/scan.ts'
+import { githubToken, slackBotToken } from './support/fake-secrets.ts'
+
+const pools: FileScanWorkers[] = []
+const poolOf = (options: Parameters<typeof fileScanPool>[0]): FileScanWorkers => {
+  const pool = fileScanPool(options)
+  if (!pool) throw new Error('expected a pool')
+  pools.push(pool)
+  return pool
+}
+afterAll(() => Promise.all(pools.map((pool) => pool.close())))
+
+/** what a scan reports, without its clock */
+const reported = (result: ScanResult) => {
+  const timeless = (findings: ScanResult['findings']) => findings.map(({ first_seen_at: _, last_seen_at: __, ...finding }) => finding)
+  return { findings: timeless(result.findings), suppressed: timeless(result.suppressed_findings), coverage: result.coverage, diagnostics: result.diagnostics, status: result.status }
+}
+
+/** secrets in small files, in a file larger than the scan window, behind a hardlink, deleted by a later layer, under test/ */
+const fixture = () => {
+  const { id, secret } = fakeAwsKeyPair()
+  const filler = `${'log line with nothing in it\n'.repeat(40_000)}`
+  return buildImage({
+    layers: [
+      {
+        files: [
+          { path: 'etc/token', content: `GITHUB_TOKEN=${fakeGitHubToken()}\n` },
+          { path: 'root/token-link', type: 'hardlink', linkname: 'etc/token' },
+          { path: 'root/.aws/credentials', content: `[default]\naws_access_key_id = ${id}\naws_secret_access_key = ${secret}\n` },
+          { path: 'var/log/big.log', content: `${filler}SLACK=${slackBotToken()}\n${filler}token: ${githubToken()}\n` },
+          { path: 'app/test/fixtures/key.txt', content: `${githubToken()}\n` },
+          ...Array.from({ length: 300 }, (_, i) => ({ path: `usr/share/doc/${i}.txt`, content: `plain text ${i}\n`.repeat(50) })),
+        ],
+      },
+      { files: [whiteout('root/.aws/credentials'), { path: 'srv/.env', content: `DB_PASSWORD=Xk29fLq8Zt!mQ\n` }] },
+    ],
+  })
+}
+
+describe('the file-scan pool', () => {
+  it('reports, through worker threads, exactly what the calling thread reports', async () => {
+    const image = await fixture()
+    const pool = poolOf({ detectors: builtinDetectors, workers: 2 })
+    const here = await scanImageFromLayout(image, { limits: { maxFileBytes: 256 * 1024 } })
+    const there = await scanImageFromLayout(image, { limits: { maxFileBytes: 256 * 1024 }, fileScanPool: pool })
+    expect(here.total_findings).toBeGreaterThanOrEqual(5)
+    expect(pool.workerCount).toBe(2)
+    expect(pool.scanned).toEqual({ byWorkers: there.coverage.files_scanned, here: 0 })
+    expect(reported(there)).toEqual(reported(here))
+  })
+
+  it('scans on the calling thread when its workers cannot start, and finds the same', async () => {
+    const image = await fixture()
+    const pool = poolOf({ detectors: builtinDetectors, workers: 1, workerUrl: new URL('./no-such-worker.js', import.meta.url) })
+    const here = await scanImageFromLayout(image)
+    const there = await scanImageFromLayout(image, { fileScanPool: pool })
+    expect(reported(there)).toEqual(reported(here))
+    expect(pool.workerCount).toBe(0)
+    expect(pool.scanned).toEqual({ byWorkers: 0, here: there.coverage.files_scanned })
+  })
+
+  it('holds the scan back while its backlog is full, and still scans everything', async () => {
+    const image = await fixture()
+    const pool = poolOf({ detectors: builtinDetectors, workers: 1, maxBacklogBytes: 1 })
+    expect(reported(await scanImageFromLayout(image, { fileScanPool: pool }))).toEqual(reported(await scanImageFromLayout(image)))
+  })
+
+  it('is only built for detectors a worker can rebuild: the built-in ones', () => {
+    const own = defineDetector({ id: 'acme-token', name: 'Acme', description: 'acme_ tokens', confidence: 'high', keywords: ['acme_'], pattern: /acme_[a-z0-9]{20}/, examples: [] })
+    expect(fileScanPool({ detectors: [...builtinDetectors, own] })).toBeUndefined()
+    expect(fileScanPool({ detectors: [] })).toBeUndefined()
+    const some = poolOf({ detectors: builtinDetectors.slice(0, 10), workers: 1 })
+    expect(some.workerCount).toBe(1)
+  })
+
+  it('refuses work once closed', async () => {
+    const pool = fileScanPool({ detectors: builtinDetectors, workers: 1 }) as FileScanWorkers
+    await pool.close()
+    await expect(pool.scan(new Uint8Array(4), 'a', 1024)).rejects.toMatchObject({ code: 'ABORTED' })
+  })
+
+  it('runs no workers by default on two cores, one per core but one from three', () => {
+    expect([1, 2, 3, 4, 16].map((cores) => defaultScanWorkers(cores))).toEqual([0, 0, 2, 3, 8])
+  })
+})
