@@ -49,8 +49,8 @@ export interface Decompressor {
   destroy(): void
 }
 
-/** zlib's default output chunk is 16 KiB; larger chunks mean fewer hops through the tar parser */
-const ZLIB_CHUNK = 64 * 1024
+/** zlib's default output chunk is 16 KiB; larger chunks mean fewer hops through the tar parser (64 KiB -> 1 MiB: the bench image's scan ~15% faster) */
+const ZLIB_CHUNK = 1024 * 1024
 /** compressed bytes queued ahead of zlib, so it never waits for the next read */
 const ZLIB_INPUT_QUEUE = 512 * 1024
 
