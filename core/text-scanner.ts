@@ -8,7 +8,7 @@
 import { Buffer } from 'node:buffer'
 import type { Detector, ScanChunk } from './contracts.ts'
 import { type EncodedBlob, findEncodedBlobs, findEncodedBlobsInText } from './encoded-content.ts'
-import type { Candidate, Prefilter } from './prefilter.ts'
+import { type Candidate, createPrefilter, type Prefilter } from './prefilter.ts'
 import type { Confidence, SourceType } from './result.ts'
 
 export interface TextLocation {
@@ -174,6 +174,8 @@ const KEY_BEFORE_VALUE = /([A-Za-z_][A-Za-z0-9_.-]*)["']?[ \t]*(?:=|:|=>)[ \t]*[
 export class TextScanner {
   readonly #detectors: readonly Detector[]
   readonly #prefilter: Prefilter
+  /** the binary-safe detectors' own automaton: binaries are most of an image's bytes, and few keywords make a small table */
+  #binaryPrefilter: Prefilter | undefined
 
   constructor(detectors: readonly Detector[], prefilter: Prefilter) {
     this.#detectors = detectors
@@ -190,9 +192,8 @@ export class TextScanner {
       const text = new TextDecoder(utf16).decode(bytes)
       return this.scanText(text, location)
     }
-    const found = this.#prefilter.scan(bytes)
     const binary = looksBinary(bytes)
-    const candidates = binary ? found.filter((candidate) => candidate.detector.binary) : found
+    const candidates = binary ? (this.#binaryPrefilter ??= createPrefilter(this.#detectors.filter((detector) => detector.binary))).scan(bytes) : this.#prefilter.scan(bytes)
     // latin1 maps each byte to one char, so string offsets are byte offsets
     let text: string | undefined
     const latin1 = () => (text ??= Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'))
