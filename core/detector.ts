@@ -51,28 +51,40 @@ const withFlags = (pattern: RegExp): RegExp => {
   return new RegExp(pattern.source, flags)
 }
 
-function* matchPattern(spec: DetectorSpec, pattern: RegExp, chunk: ScanChunk): Iterable<DetectorMatch> {
-  // a fresh RegExp per call keeps detect() re-entrant (workers, nested chunks) without lastIndex games
-  const regex = new RegExp(pattern)
-  for (const match of chunk.text.matchAll(regex)) {
-    const indices = match.indices
-    if (!indices) continue
-    let span: [number, number] | undefined
-    if (indices.groups?.secret) span = indices.groups.secret
-    else if (match.length > 1 && indices[1]) span = indices[1]
-    else span = indices[0]
-    if (!span) continue
-    const value = chunk.text.slice(span[0], span[1])
-    if (!value) continue
-    if (spec.minEntropy !== undefined && shannonEntropy(value) < spec.minEntropy) continue
-    let confidence: Confidence | undefined
-    if (spec.validate) {
-      const verdict = spec.validate(value, match)
-      if (verdict === false) continue
-      if (verdict !== true) confidence = verdict
+/**
+ * The pattern's matches in a chunk, as matchAll would give them, through an exec loop on a regex
+ * kept between calls (matchAll clones its regex, and a detector runs on thousands of small files):
+ * a free instance is taken, and given back when the loop ends, so calls stay re-entrant.
+ */
+function* matchPattern(spec: DetectorSpec, pattern: RegExp, free: RegExp[], chunk: ScanChunk): Iterable<DetectorMatch> {
+  const regex = free.pop() ?? new RegExp(pattern)
+  const { text } = chunk
+  regex.lastIndex = 0
+  try {
+    for (let match = regex.exec(text); match; match = regex.exec(text)) {
+      // an empty match moves on one character, as matchAll does
+      if (match[0].length === 0) regex.lastIndex = match.index + (regex.unicode && (text.codePointAt(match.index) ?? 0) > 0xffff ? 2 : 1)
+      const indices = match.indices
+      if (!indices) continue
+      let span: [number, number] | undefined
+      if (indices.groups?.secret) span = indices.groups.secret
+      else if (match.length > 1 && indices[1]) span = indices[1]
+      else span = indices[0]
+      if (!span) continue
+      const value = text.slice(span[0], span[1])
+      if (!value) continue
+      if (spec.minEntropy !== undefined && shannonEntropy(value) < spec.minEntropy) continue
+      let confidence: Confidence | undefined
+      if (spec.validate) {
+        const verdict = spec.validate(value, match)
+        if (verdict === false) continue
+        if (verdict !== true) confidence = verdict
+      }
+      const key = match.groups?.key
+      yield { value, start: span[0], end: span[1], ...(confidence ? { confidence } : {}), ...(key ? { key } : {}) }
     }
-    const key = match.groups?.key
-    yield { value, start: span[0], end: span[1], ...(confidence ? { confidence } : {}), ...(key ? { key } : {}) }
+  } finally {
+    free.push(regex)
   }
 }
 
@@ -80,6 +92,7 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
   if (!spec.pattern && !spec.detect) throw new Error(`detector ${spec.id}: needs a pattern or a detect function`)
   const pattern = spec.pattern ? withFlags(spec.pattern) : undefined
   const keywords = spec.keywords.map((keyword) => keyword.toLowerCase())
+  const free: RegExp[] = []
   return {
     id: spec.id,
     name: spec.name,
@@ -92,6 +105,6 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
     examples: spec.examples,
     negatives: spec.negatives ?? [],
     source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${spec.startsAtKeyword ? 'startsAtKeyword' : ''}${typeof spec.context === 'function' ? spec.context.toString() : JSON.stringify(spec.context ?? '')}`,
-    detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, chunk)),
+    detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, free, chunk)),
   }
 }
