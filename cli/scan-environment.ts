@@ -14,7 +14,7 @@ import { dockerArchiveSource } from '../plugins/sources/docker-archive.ts'
 import { builtinArchiveReaders } from '../plugins/sources/nested-archives.ts'
 import { ociLayoutSource } from '../plugins/sources/oci-layout.ts'
 import { registrySource } from '../plugins/sources/registry.ts'
-import { defaultScanWorkers, fileScanPool } from '../plugins/workers/file-scan-pool.ts'
+import { defaultScanWorkers, fileScanPool, type FileScanWorkers } from '../plugins/workers/file-scan-pool.ts'
 import { loadDetection } from './detection-setup.ts'
 import { loadConfig } from './load-config.ts'
 import { createLogger } from './logger.ts'
@@ -37,8 +37,8 @@ export interface ScanEnvironment {
   sinks: Sink[]
   catalogVersion: string
   version: string
-  /** worker threads for the scan (LAYERLEAK_SCAN_WORKERS); none when the detectors are not all built-in */
-  fileScanPool?: FileScanPool
+  /** worker threads for scans (LAYERLEAK_SCAN_WORKERS), started on first use; none when the detectors are not all built-in */
+  readonly fileScanPool: FileScanPool | undefined
   close(): Promise<void>
 }
 
@@ -82,8 +82,16 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
   })
   const sinks = composePlugins<Sink>([], config.sinks, config.replace?.sinks)
   const workers = settings.scanWorkers ?? defaultScanWorkers()
-  const pool = workers > 0 ? fileScanPool({ detectors, workers }) : undefined
-  if (workers > 0 && !pool) logger.debug('scan workers: off (the config brings its own detectors, which a worker cannot load)')
+  // started by the first scan that asks: explorer commands never do
+  let pool: FileScanWorkers | undefined
+  let poolAsked = false
+  const poolForScans = (): FileScanWorkers | undefined => {
+    if (poolAsked) return pool
+    poolAsked = true
+    pool = workers > 0 ? fileScanPool({ detectors, workers }) : undefined
+    if (workers > 0 && !pool) logger.debug('scan workers: off (the config brings its own detectors, which a worker cannot load)')
+    return pool
+  }
   return {
     settings,
     limits,
@@ -98,9 +106,16 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
     sinks,
     catalogVersion: detectorCatalogVersion(detectors),
     version: packageVersion(),
-    ...(pool ? { fileScanPool: pool } : {}),
+    get fileScanPool() {
+      return poolForScans()
+    },
     async close() {
-      if (pool) logger.debug(`scan workers: ${pool.scanned.byWorkers} files scanned on ${workers} worker thread${workers === 1 ? '' : 's'}, ${pool.scanned.here} on the main thread`)
+      if (pool) {
+        const running = pool
+        // a worker still loading is waited for (briefly), so the log says whether it could start at all
+        const started = await Promise.race([running.ready, new Promise<number>((resolve) => setTimeout(() => resolve(running.workerCount), 5_000).unref?.())])
+        logger.debug(`scan workers: ${started} of ${workers} started; ${pool.scanned.byWorkers} files scanned on them, ${pool.scanned.here} on the main thread`)
+      }
       await Promise.allSettled([...[...sources, ...sinks].map((plugin) => plugin.close?.()), pool?.close()])
     },
   }

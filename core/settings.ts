@@ -103,10 +103,7 @@ export const settingsSchema = z
     apiTokenFile: z.string().min(1).optional(),
     /** registry hosts (`host` or `host:port`) the API may scan although they resolve to private, loopback or link-local addresses */
     allowedPrivateRegistries: list.default([]),
-    /**
-     * worker threads that scan files while layers are read; unset: one per core but one on
-     * machines with three cores or more, none on smaller ones (there they cost what they save)
-     */
+    /** worker threads that scan files while layers are read; unset: one per core but one (at most 8) */
     scanWorkers: fromText(parseCount, z.number().int().min(0).max(64)).optional(),
     /** scans the API runs at once */
     maxConcurrentScans: fromText(parseCount, z.number().int().min(1).max(64)).default(2),

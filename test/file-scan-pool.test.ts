@@ -48,6 +48,7 @@ describe('the file-scan pool', () => {
   it('reports, through worker threads, exactly what the calling thread reports', async () => {
     const image = await fixture()
     const pool = poolOf({ detectors: builtinDetectors, workers: 2 })
+    expect(await pool.ready).toBe(2)
     const here = await scanImageFromLayout(image, { limits: { maxFileBytes: 256 * 1024 } })
     const there = await scanImageFromLayout(image, { limits: { maxFileBytes: 256 * 1024 }, fileScanPool: pool })
     expect(here.total_findings).toBeGreaterThanOrEqual(5)
@@ -59,6 +60,7 @@ describe('the file-scan pool', () => {
   it('scans on the calling thread when its workers cannot start, and finds the same', async () => {
     const image = await fixture()
     const pool = poolOf({ detectors: builtinDetectors, workers: 1, workerUrl: new URL('./no-such-worker.js', import.meta.url) })
+    expect(await pool.ready).toBe(0)
     const here = await scanImageFromLayout(image)
     const there = await scanImageFromLayout(image, { fileScanPool: pool })
     expect(reported(there)).toEqual(reported(here))
@@ -69,6 +71,7 @@ describe('the file-scan pool', () => {
   it('holds the scan back while its backlog is full, and still scans everything', async () => {
     const image = await fixture()
     const pool = poolOf({ detectors: builtinDetectors, workers: 1, maxBacklogBytes: 1 })
+    await pool.ready
     expect(reported(await scanImageFromLayout(image, { fileScanPool: pool }))).toEqual(reported(await scanImageFromLayout(image)))
   })
 
@@ -86,7 +89,16 @@ describe('the file-scan pool', () => {
     await expect(pool.scan(new Uint8Array(4), 'a', 1024)).rejects.toMatchObject({ code: 'ABORTED' })
   })
 
-  it('runs no workers by default on two cores, one per core but one from three', () => {
-    expect([1, 2, 3, 4, 16].map((cores) => defaultScanWorkers(cores))).toEqual([0, 0, 2, 3, 8])
+  it('scans on the calling thread until a worker is ready, so nothing waits for one to load', async () => {
+    const image = await fixture()
+    const pool = poolOf({ detectors: builtinDetectors, workers: 1 })
+    const result = await scanImageFromLayout(image, { fileScanPool: pool })
+    const { byWorkers, here } = pool.scanned
+    expect(byWorkers + here).toBe(result.coverage.files_scanned)
+    expect(reported(result)).toEqual(reported(await scanImageFromLayout(image)))
+  })
+
+  it('runs one worker per core but one by default, at most 8', () => {
+    expect([1, 2, 3, 4, 16].map((cores) => defaultScanWorkers(cores))).toEqual([0, 1, 2, 3, 8])
   })
 })

@@ -3,7 +3,8 @@
  * libuv's pool, tar parsing on the main thread, and the detectors (most of the work) on one
  * worker per spare core. Files are packed into batches of about a megabyte (one message each),
  * posted as copies, and kept until the worker answers: a worker that dies or never starts costs
- * nothing but time, its files are scanned on the main thread instead.
+ * nothing but time, its files are scanned on the main thread instead. So are files that come
+ * before any worker is ready: a small image never waits for one to load.
  *
  * Workers build their own detectors from the built-in catalog, by id: a scan whose detectors are
  * not all built-in (a config's own detectors, gitleaks rules) cannot use them and gets undefined.
@@ -33,6 +34,11 @@ export interface FileScanPoolOptions {
 export interface FileScanWorkers extends FileScanPool {
   /** workers running now (0 once it fell back to the main thread) */
   readonly workerCount: number
+  /**
+   * Settles once every worker has started or failed, with the number started. Until a worker is
+   * ready, files are scanned on the calling thread: nothing waits for them.
+   */
+  readonly ready: Promise<number>
   /** files scanned so far: by the workers, and on the calling thread (workers that failed or never started) */
   readonly scanned: { byWorkers: number; here: number }
   close(): Promise<void>
@@ -77,11 +83,10 @@ const defaultWorkerUrl = (): URL =>
 const isBuiltin = new Set<Detector>(builtinDetectors)
 
 /**
- * One worker per core but one (the main thread reads the layers), up to 8, on machines with three
- * cores or more. On two, the main thread, zlib's thread and a worker share the cores, and the
- * bench measured no gain: none there.
+ * One worker per core but one (the main thread reads the layers and zlib inflates beside it), at
+ * most 8; none on a single core, where a worker would only take turns with the main thread.
  */
-export const defaultScanWorkers = (cores = availableParallelism()): number => (cores >= 3 ? Math.min(8, cores - 1) : 0)
+export const defaultScanWorkers = (cores = availableParallelism()): number => Math.min(8, Math.max(0, cores - 1))
 
 /** A pool for these detectors, or undefined when a worker could not rebuild them (not all built-in). */
 export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | undefined => {
@@ -111,8 +116,6 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
   let nextId = 1
   let backlog = 0
   let waiters: (() => void)[] = []
-  /** batches waiting for a worker to be ready */
-  const queued: Batch[] = []
   const slots: WorkerSlot[] = []
 
   /** batch buffers already answered for: reused, so a scan does not allocate (and collect) its size again */
@@ -143,15 +146,15 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
 
   const dispatch = (batch: Batch) => {
     const ready = slots.filter((slot) => slot.ready)
+    // no worker ready yet (they take ~0.1-0.2 s to load the catalog): a small image is done by then
     if (ready.length === 0) {
-      if (slots.length === 0) scanHere(batch)
-      else queued.push(batch)
+      scanHere(batch)
       return
     }
     post(ready.reduce((least, slot) => (slot.bytes < least.bytes ? slot : least)), batch)
   }
 
-  /** a worker that failed: its batches (and, with no worker left, the queued ones) are scanned here */
+  /** a worker that failed: its batches are scanned here */
   const drop = (slot: WorkerSlot) => {
     const at = slots.indexOf(slot)
     if (at === -1) return
@@ -160,7 +163,19 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     void slot.worker.terminate().catch(() => {})
     for (const batch of slot.batches.values()) scanHere(batch)
     slot.batches.clear()
-    if (slots.length === 0) for (const batch of queued.splice(0)) scanHere(batch)
+    starting(slot, false)
+  }
+
+  // settles once every worker is ready or has failed, with the number ready
+  let startingCount = 0
+  let readyCount = 0
+  let allStarted: (count: number) => void = () => {}
+  const ready = new Promise<number>((resolve) => (allStarted = resolve))
+  const startingSlots = new Set<WorkerSlot>()
+  const starting = (slot: WorkerSlot, ok: boolean) => {
+    if (!startingSlots.delete(slot)) return
+    if (ok) readyCount++
+    if (--startingCount === 0) allStarted(readyCount)
   }
 
   for (let i = 0; i < workerCount; i++) {
@@ -172,11 +187,13 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     }
     const slot: WorkerSlot = { worker, ready: false, batches: new Map(), bytes: 0 }
     slots.push(slot)
+    startingSlots.add(slot)
+    startingCount++
     worker.unref?.()
     worker.on('message', (message: BatchReply | WorkerReady) => {
       if ('ready' in message) {
         slot.ready = true
-        for (const batch of queued.splice(0)) dispatch(batch)
+        starting(slot, true)
         return
       }
       const batch = slot.batches.get(message.id)
@@ -199,6 +216,8 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     })
   }
 
+  if (startingCount === 0) allStarted(0)
+
   let current: Batch | undefined
   let flushScheduled = false
   const flush = () => {
@@ -212,6 +231,7 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     get workerCount() {
       return slots.length
     },
+    ready,
     get scanned() {
       return { ...scanned }
     },
@@ -244,8 +264,8 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
       flush()
       // what is still in flight finishes first
       const pending = slots.flatMap((slot) => [...slot.batches.values()])
-      if (pending.length > 0 || queued.length > 0) await new Promise<void>((resolve) => {
-        const check = () => (slots.every((slot) => slot.batches.size === 0) && queued.length === 0 ? resolve() : setImmediate(check))
+      if (pending.length > 0) await new Promise<void>((resolve) => {
+        const check = () => (slots.every((slot) => slot.batches.size === 0) ? resolve() : setImmediate(check))
         check()
       })
       await Promise.all(slots.splice(0).map((slot) => slot.worker.terminate().catch(() => 0)))
