@@ -51,19 +51,52 @@ const withFlags = (pattern: RegExp): RegExp => {
   return new RegExp(pattern.source, flags)
 }
 
+/** Every match, left to right, as matchAll would give them. */
+function* matchesIn(regex: RegExp, text: string): Iterable<RegExpExecArray> {
+  for (let match = regex.exec(text); match; match = regex.exec(text)) {
+    // an empty match moves on one character, as matchAll does
+    if (match[0].length === 0) regex.lastIndex = match.index + (regex.unicode && (text.codePointAt(match.index) ?? 0) > 0xffff ? 2 : 1)
+    yield match
+  }
+}
+
+/**
+ * A sticky pattern tried at each keyword start past the last match: what matchAll would find when
+ * every match starts on a keyword (startsAtKeyword), at an attempt per keyword instead of a pass.
+ */
+export function* matchesAtKeywords(regex: RegExp, text: string, starts: readonly number[]): Iterable<RegExpExecArray> {
+  let after = 0
+  for (const start of starts) {
+    if (start < after) continue
+    regex.lastIndex = start
+    const match = regex.exec(text)
+    after = match ? start + Math.max(1, match[0].length) : start + 1
+    if (match) yield match
+  }
+}
+
 /**
  * The pattern's matches in a chunk, as matchAll would give them, through an exec loop on a regex
  * kept between calls (matchAll clones its regex, and a detector runs on thousands of small files):
  * a free instance is taken, and given back when the loop ends, so calls stay re-entrant.
  */
-function* matchPattern(spec: DetectorSpec, pattern: RegExp, free: RegExp[], chunk: ScanChunk): Iterable<DetectorMatch> {
-  const regex = free.pop() ?? new RegExp(pattern)
-  const { text } = chunk
+interface CompiledPattern {
+  /** flags g and d: for a pass over the text */
+  global: RegExp
+  /** flags y and d, for startsAtKeyword detectors: tried at keyword starts */
+  sticky?: RegExp
+  /** instances not in use, per kind */
+  free: { global: RegExp[]; sticky: RegExp[] }
+}
+
+function* matchPattern(spec: DetectorSpec, compiled: CompiledPattern, chunk: ScanChunk): Iterable<DetectorMatch> {
+  const { text, keywordStarts } = chunk
+  const kind = keywordStarts && compiled.sticky ? 'sticky' : 'global'
+  const free = compiled.free[kind]
+  const regex = free.pop() ?? new RegExp(kind === 'sticky' ? (compiled.sticky as RegExp) : compiled.global)
   regex.lastIndex = 0
   try {
-    for (let match = regex.exec(text); match; match = regex.exec(text)) {
-      // an empty match moves on one character, as matchAll does
-      if (match[0].length === 0) regex.lastIndex = match.index + (regex.unicode && (text.codePointAt(match.index) ?? 0) > 0xffff ? 2 : 1)
+    for (const match of kind === 'sticky' ? matchesAtKeywords(regex, text, keywordStarts as readonly number[]) : matchesIn(regex, text)) {
       const indices = match.indices
       if (!indices) continue
       let span: [number, number] | undefined
@@ -91,8 +124,13 @@ function* matchPattern(spec: DetectorSpec, pattern: RegExp, free: RegExp[], chun
 export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
   if (!spec.pattern && !spec.detect) throw new Error(`detector ${spec.id}: needs a pattern or a detect function`)
   const pattern = spec.pattern ? withFlags(spec.pattern) : undefined
+  const compiled: CompiledPattern | undefined = pattern && {
+    global: pattern,
+    // anchored at its keywords, the pattern is tried only where they start
+    ...(spec.startsAtKeyword ? { sticky: new RegExp(pattern.source, `${pattern.flags.replace('g', '')}y`) } : {}),
+    free: { global: [], sticky: [] },
+  }
   const keywords = spec.keywords.map((keyword) => keyword.toLowerCase())
-  const free: RegExp[] = []
   return {
     id: spec.id,
     name: spec.name,
@@ -105,6 +143,6 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
     examples: spec.examples,
     negatives: spec.negatives ?? [],
     source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${spec.startsAtKeyword ? 'startsAtKeyword' : ''}${typeof spec.context === 'function' ? spec.context.toString() : JSON.stringify(spec.context ?? '')}`,
-    detect: spec.detect ?? ((chunk) => matchPattern(spec, pattern as RegExp, free, chunk)),
+    detect: spec.detect ?? ((chunk) => matchPattern(spec, compiled as CompiledPattern, chunk)),
   }
 }

@@ -36,3 +36,31 @@ describe('a pattern detector', () => {
     expect(values(optional.detect(chunk('ab xx c x')))).toEqual(['xx', 'x'])
   })
 })
+
+describe('a pattern detector anchored at its keywords (startsAtKeyword)', () => {
+  const anchored = defineDetector({
+    id: 'anchored',
+    name: 'anchored',
+    description: 'key = value',
+    confidence: 'low',
+    keywords: ['secret'],
+    startsAtKeyword: true,
+    pattern: /secret[ \t]*=[ \t]*(?<secret>[A-Za-z0-9]{8,})/i,
+    examples: [],
+  })
+  const text = 'a SECRET = Abcd1234xyz\nthe secret word\nsecret=Zq8rT2mK9vLw\n'
+
+  it('finds through the prefilter, trying only its keyword starts, what a pass over the text finds', async () => {
+    const { TextScanner } = await import('../core/text-scanner.ts')
+    const { createPrefilter } = await import('../core/prefilter.ts')
+    const whole = values(anchored.detect(chunk(text)))
+    const viaStarts = new TextScanner([anchored], createPrefilter([anchored])).scanText(text, { sourceType: 'file_final', path: 'a.txt', key: '' })
+    expect(whole).toEqual(['Abcd1234xyz', 'Zq8rT2mK9vLw'])
+    expect(viaStarts.map((match) => match.value)).toEqual(whole)
+  })
+
+  it('tries nothing but the starts it is given', () => {
+    const at = text.lastIndexOf('secret=')
+    expect(values(anchored.detect({ ...chunk(text), keywordStarts: [at] }))).toEqual(['Zq8rT2mK9vLw'])
+  })
+})

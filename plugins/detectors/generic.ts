@@ -10,7 +10,7 @@
 import type { DetectorMatch, ScanChunk } from '../../core/contracts.ts'
 import { shannonEntropy } from '../../core/entropy.ts'
 import type { Confidence } from '../../core/result.ts'
-import { type DetectorDefinition, defineDetector } from '../../core/detector.ts'
+import { type DetectorDefinition, defineDetector, matchesAtKeywords } from '../../core/detector.ts'
 import { isDocumentedValue } from './documented-values.ts'
 
 // --- keys ---
@@ -200,28 +200,13 @@ const MAX_KEY_PREFIX = 64
 const ASSIGNMENT_AT = new RegExp(ASSIGNMENT.source, ASSIGNMENT.flags.replace('g', 'y'))
 
 /**
- * ASSIGNMENT's matches, as matchAll would give them. Every match starts on a keyword of the rule
- * (CREDENTIAL_KEYWORDS covers each way the pattern can begin), and the prefilter says where those
- * start: trying the sticky pattern there costs an attempt per mention of `token`, where a
- * case-insensitive alternation over the text would try every character.
+ * ASSIGNMENT's matches. Every match starts on a keyword of the rule (CREDENTIAL_KEYWORDS covers
+ * each way the pattern can begin), and the prefilter says where those start: trying the pattern
+ * there costs an attempt per mention of `token`, where a case-insensitive alternation over the
+ * text would try every character.
  */
-function* assignmentsIn(chunk: ScanChunk): Iterable<RegExpExecArray> {
-  const { text, keywordStarts } = chunk
-  if (!keywordStarts) {
-    yield* text.matchAll(new RegExp(ASSIGNMENT))
-    return
-  }
-  const regex = new RegExp(ASSIGNMENT_AT)
-  let after = 0
-  for (const start of keywordStarts) {
-    if (start < after) continue
-    regex.lastIndex = start
-    const match = regex.exec(text)
-    // the next attempt starts past this position (or past the match), as a global regex's would
-    after = match ? start + Math.max(1, match[0].length) : start + 1
-    if (match) yield match
-  }
-}
+const assignmentsIn = ({ text, keywordStarts }: ScanChunk): Iterable<RegExpExecArray> =>
+  keywordStarts ? matchesAtKeywords(new RegExp(ASSIGNMENT_AT), text, keywordStarts) : text.matchAll(new RegExp(ASSIGNMENT))
 
 function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
   const { text } = chunk
