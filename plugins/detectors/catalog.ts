@@ -38,9 +38,18 @@ export const builtinDetectors: DetectorDefinition[] = [
   ...genericDetectors,
 ]
 
-/** 12 hex characters that change whenever a detector's id, keywords or matching code change. */
+/**
+ * How the text scanner reads (core/text-scanner.ts, core/prefilter.ts): bump it when a change there
+ * can make the same detectors find more or less, so layers remembered as scanned are read again.
+ * 2: keyword starts for startsAtKeyword detectors, file-format parsers' context by path, windows
+ * covering half a text become the whole text.
+ */
+export const SCAN_ENGINE_VERSION = 2
+
+/** 12 hex characters that change whenever a detector's id, keywords or matching code change, or the way text is scanned. */
 export const detectorCatalogVersion = (detectors: readonly Detector[]): string => {
   const hash = createHash('sha256')
+  hash.update(`engine ${SCAN_ENGINE_VERSION}\u0000`)
   for (const detector of detectors) hash.update(`${detector.id}\u0000${detector.keywords.join(',')}\u0000${(detector as Partial<DetectorDefinition>).source ?? detector.detect.toString()}\u0000`)
   return hash.digest('hex').slice(0, 12)
 }
