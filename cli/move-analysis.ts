@@ -4,6 +4,7 @@
  * (core/zombie-layers.ts decides), and for those, the build step that wrote each one, from the old
  * image's config. Manifests never change once addressed by digest: a watch keeps them parsed.
  */
+import { mapConcurrent } from '../core/concurrency.ts'
 import type { Limits } from '../core/limits.ts'
 import type { Diagnostic } from '../core/result.ts'
 import { isLayerleakError, toLayerleakError } from '../core/errors.ts'
@@ -12,6 +13,9 @@ import { type ImageLayers, stillTaggedAs, type ZombieCandidate, zombieCandidates
 import { buildStepsForLayers, type ParsedManifest, parseImageConfig, parseManifest, selectPlatforms } from '../plugins/sources/image-manifest.ts'
 import { type ImageReference, imageReference } from '../plugins/sources/image-reference.ts'
 import type { RegistryClient } from '../plugins/sources/registry-client.ts'
+
+/** manifests of other tags' images fetched at once, to learn which layers they still use */
+const OTHER_IMAGES_AT_ONCE = 4
 
 export type DescribedZombie = ZombieCandidate & { buildStep: string }
 
@@ -81,7 +85,15 @@ export const analyseMove = async (move: { tag: string; oldDigest: string; newDig
   if (!old) return { note: 'the old manifest is gone from the registry: its layers cannot be listed', zombies: [] }
   const fresh = await imagesOrGone(move.newDigest)
   if (!fresh) return { note: 'the new manifest is gone from the registry (the tag moved again): a later move covers it', zombies: [] }
-  const { candidates, skipped } = zombieCandidates(old, fresh)
+  // a layer another tag's current image still uses is not orphaned either (a shared base, a layer
+  // that moved to another tag): those images are asked for only when the move left layers behind
+  let { candidates, skipped } = zombieCandidates(old, fresh)
+  if (candidates.length > 0) {
+    const others = [...new Set(currentTags.values())].filter((digest) => digest !== move.newDigest && digest !== move.oldDigest)
+    const inUse = (await mapConcurrent(others, OTHER_IMAGES_AT_ONCE, imagesOrGone)).flatMap((images) => images ?? [])
+    if (inUse.length > 0) ({ candidates, skipped } = zombieCandidates(old, [...fresh, ...inUse]))
+    if (candidates.length === 0) return { note: 'every layer the new image dropped is still in the image of another tag', zombies: [] }
+  }
   for (const layer of skipped) {
     context.report({ code: 'zombie_layer_skipped', scope: 'layer', subject: layer.digest, message: `layer ${layer.digest} of ${move.oldDigest} (${layer.mediaType}) is orphaned but not scanned: ${layer.reason}` })
   }

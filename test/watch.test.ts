@@ -278,6 +278,19 @@ describe('watching with the embedded database', () => {
     expect(recorded.items[0].analysis_note).toBe('the old image is still tagged v1: none of its layers is orphaned')
   })
 
+  it('a layer the new image dropped is no zombie while another tag\'s image still has it; the layers nothing uses are', async () => {
+    const repository = uniqueRepository('still-used')
+    const secret: LayerSpec = { createdBy: 'COPY .git-credentials /root/', files: [{ path: 'root/.git-credentials', content: `https://ci:${fakeGitHubToken()}@github.com\n` }] }
+    const old = await buildImage({ layers: [base, secret, app('only-in-a')] })
+    await pushImage(registry(), repository, old, ['latest'])
+    await pushImage(registry(), repository, await buildImage({ layers: [base, secret, app('b')] }), ['v1'])
+    await watchOnce([`${proxy.host}/${repository}`], storage)
+    await pushImage(registry(), repository, await buildImage({ layers: [base, app('c')] }), ['latest'])
+    const moved = await watchOnce([`${proxy.host}/${repository}`], storage)
+    expect(moved.passes[0].moves).toEqual([expect.objectContaining({ tag: 'latest' })])
+    expect(moved.passes[0].zombie_layers.map((zombie) => zombie.layer_digest)).toEqual([old.layers[2].digest])
+  })
+
   it('two tags moving off the same image orphan its layers twice, but each layer is downloaded once and its findings reported once', async () => {
     const repository = uniqueRepository('zombie-twice')
     const token = fakeGitHubToken()
