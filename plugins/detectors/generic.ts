@@ -170,7 +170,11 @@ export const judgeCredentialValue = (rawValue: string, kind: CredentialKind, quo
 const ASSIGNMENT =
   /(?:pass(?:word|wd|phrase)?|pwd|masterauth|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|master[_.-]?key|encryption[_.-]?key|signing[_.-]?key|auth|credentials?)(?<rest>[A-Za-z0-9_.-]{0,40}?)(?:\\?["'`])?\]?(?<operator>[ \t]*(?::=|=>|\?=|\+=|=|:(?![:=]))[ \t]*|[ \t]+)(?:"(?<dq>[^"\\\n]{1,400})"|'(?<sq>[^'\\\n]{1,400})'|`(?<bq>[^`\\\n]{1,400})`|\\"(?<eq>[^"\\\n]{1,400})\\"|(?<bare>[^\s"'`,;&|<>(){}[\]\\]{1,400}))/dgi
 
-const IDENTIFIER_CHAR = /[A-Za-z0-9_.-]/
+/** `[A-Za-z0-9_.-]` */
+const isIdentifierChar = (code: number): boolean =>
+  (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95 || code === 46 || code === 45
+/** the shortest value judgeCredentialValue accepts (a quoted password) */
+const MIN_VALUE_LENGTH = 6
 const BARE_SPACE_KEYS = new Set(['password', 'passwd', 'pass', 'requirepass', 'masterauth'])
 
 /**
@@ -213,18 +217,19 @@ function* credentialAssignments(chunk: ScanChunk): Iterable<DetectorMatch> {
   for (const match of assignmentsIn(chunk)) {
     const groups = match.groups ?? {}
     const spans = match.indices?.groups ?? {}
+    const valueGroup = (['dq', 'sq', 'bq', 'eq', 'bare'] as const).find((name) => groups[name] !== undefined)
+    if (!valueGroup) continue
+    const span = spans[valueGroup]
+    // too short for any credential (judgeCredentialValue wants 6+): code such as `token = t` ends here, cheaply
+    if (!span || span[1] - span[0] < MIN_VALUE_LENGTH) continue
     let keyStart = match.index
-    while (keyStart > 0 && match.index - keyStart <= MAX_KEY_PREFIX && IDENTIFIER_CHAR.test(text[keyStart - 1])) keyStart--
+    while (keyStart > 0 && match.index - keyStart <= MAX_KEY_PREFIX && isIdentifierChar(text.charCodeAt(keyStart - 1))) keyStart--
     if (match.index - keyStart > MAX_KEY_PREFIX) continue
     const written = text.slice(keyStart, spans.rest?.[1] ?? match.index)
     const flag = /^--?[A-Za-z]/.test(written)
     const key = written.replace(/^[.-]+/, '')
     const kind = classifyKey(key)
     if (!kind) continue
-    const valueGroup = (['dq', 'sq', 'bq', 'eq', 'bare'] as const).find((name) => groups[name] !== undefined)
-    if (!valueGroup) continue
-    const span = spans[valueGroup]
-    if (!span) continue
     // `password value` is an assignment in a config line, not in prose: the value ends its line
     if (/^[ \t]+$/.test(groups.operator ?? '') && !flag) {
       if (!blankAssignmentAllowed(text, keyStart, key) || !/^[ \t]*(?:#.*)?(?:\r?\n|$)/.test(text.slice(span[1], span[1] + 256))) continue
