@@ -11,6 +11,7 @@
  * node:worker_threads is implemented by Node, Bun and Deno alike.
  */
 import { availableParallelism } from 'node:os'
+import process from 'node:process'
 import { setImmediate } from 'node:timers'
 import { Worker } from 'node:worker_threads'
 import type { Detector, FileScanPool } from '../../core/contracts.ts'
@@ -181,7 +182,9 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
   for (let i = 0; i < workerCount; i++) {
     let worker: Worker
     try {
-      worker = new Worker(options.workerUrl ?? defaultWorkerUrl(), { workerData: { detectorIds } })
+      // the worker inherits the process's flags, but --input-type (node -e scripts) stops it loading a file
+      const execArgv = process.execArgv.filter((flag) => !flag.startsWith('--input-type'))
+      worker = new Worker(options.workerUrl ?? defaultWorkerUrl(), { workerData: { detectorIds }, execArgv })
     } catch {
       break
     }
