@@ -77,14 +77,37 @@ export interface OpenOptions {
   onProgress?: (bytes: number) => void
 }
 
+/**
+ * How a layer's blob is opened. Without `offset`: from byte 0, verified by the source. With it: a
+ * resumed download (`layerleak pull` keeps a partial file across runs), and the CALLER verifies.
+ */
+export interface BlobOptions extends OpenOptions {
+  /**
+   * Start at this byte of the blob (an HTTP `Range: bytes=N-`, a positioned read). The source then
+   * does not verify the digest, whatever the offset (0 included): it cannot see the bytes before it,
+   * so the caller, who holds them, hashes the whole blob and checks it against `digest`. The size
+   * the manifest states is still enforced. A source that cannot start there (a registry that
+   * ignores the range or answers another one) starts at 0 instead, and says so through `onStart`:
+   * it never skips bytes to fake the offset.
+   */
+  offset?: number
+  /**
+   * With `offset`: called before `blob()` resolves with the byte the stream starts at, `offset` or
+   * 0. A source that does not call it is taken to start at 0 (the caller drops its prefix).
+   */
+  onStart?: (start: number) => void
+}
+
 export interface Layer extends LayerDescriptor {
   /** 0-based position in the manifest */
   index: number
   /**
    * The blob's bytes as stored (compressed), verified while they stream: the stream fails with
-   * DIGEST_MISMATCH at its end when the bytes do not hash to `digest`.
+   * DIGEST_MISMATCH at its end when the bytes do not hash to `digest`. With `offset`, see
+   * BlobOptions: unverified, and `onProgress` counts from the byte the stream starts at (a
+   * resumed download's bar does not jump back).
    */
-  blob(options?: OpenOptions): Promise<ReadableStream<Uint8Array>>
+  blob(options?: BlobOptions): Promise<ReadableStream<Uint8Array>>
   /** The layer's tar entries: decompressed by magic bytes, digest-verified, in archive order. */
   entries(options?: OpenOptions): AsyncIterable<LayerEntry>
 }

@@ -114,9 +114,10 @@ const archiveBlobStore = (archive: TarIndex, byDigest: Map<string, TarMember>): 
     async open(digest, options) {
       const member = memberOf(digest)
       if (!member) throw missingMember(archive, blobPathOf(digest), `${options.what} ${digest}`)
+      const offset = Math.min(options.offset ?? 0, member.size)
       return openFileStream(archive.file, {
-        start: member.offset,
-        length: member.size,
+        start: member.offset + offset,
+        length: member.size - offset,
         what: `${options.what} (${archive.file}!${member.path})`,
         ...(options.signal ? { signal: options.signal } : {}),
       })

@@ -10,7 +10,7 @@
  */
 import { Buffer } from 'node:buffer'
 import { extract as tarExtract } from 'tar-stream'
-import type { EntryType, Layer, LayerDescriptor, LayerEntry, OpenOptions } from '../../core/contracts.ts'
+import type { BlobOptions, EntryType, Layer, LayerDescriptor, LayerEntry, OpenOptions } from '../../core/contracts.ts'
 import { verifyingStream } from '../../core/digest.ts'
 import { LayerleakError, toLayerleakError } from '../../core/errors.ts'
 import { type ByteSink, type Compression, createDecompressor, type Decompressor, detectCompression, MAGIC_LENGTH, unsupportedCompression } from './decompress.ts'
@@ -257,9 +257,9 @@ export async function* readLayerEntries(blob: ReadableStream<Uint8Array>, option
   }
 }
 
-/** Counts compressed bytes as they pass, for progress bars. */
-const progressCounter = (onProgress: (bytes: number) => void): TransformStream<Uint8Array, Uint8Array> => {
-  let total = 0
+/** Counts compressed bytes as they pass, for progress bars (from `start`: a resumed blob's position). */
+const progressCounter = (onProgress: (bytes: number) => void, start = 0): TransformStream<Uint8Array, Uint8Array> => {
+  let total = start
   return new TransformStream({
     transform(chunk, controller) {
       total += chunk.byteLength
@@ -271,18 +271,32 @@ const progressCounter = (onProgress: (bytes: number) => void): TransformStream<U
 
 /**
  * A Layer over any way of opening its raw bytes: the registry source passes a blob fetch, the local
- * sources a file range. Verification and decompression are the same for all of them.
+ * sources a file range. Verification and decompression are the same for all of them. With an
+ * `offset` (see BlobOptions) `openRaw` is asked to start there and to report where it did start
+ * through `onStart`; one that does not report is taken to start at 0, so an opener that ignores
+ * offsets stays correct. Those streams are not verified here: the caller holds the prefix.
  */
 export const makeLayer = (
   descriptor: LayerDescriptor,
   index: number,
-  openRaw: (options?: OpenOptions) => Promise<ReadableStream<Uint8Array>>,
+  openRaw: (options?: BlobOptions) => Promise<ReadableStream<Uint8Array>>,
 ): Layer => {
   const what = `layer ${index} ${descriptor.digest}`
-  const blob = async (options: OpenOptions = {}): Promise<ReadableStream<Uint8Array>> => {
-    const raw = await openRaw(options)
-    const verified = raw.pipeThrough(verifyingStream(descriptor.digest, what))
-    return options.onProgress ? verified.pipeThrough(progressCounter(options.onProgress)) : verified
+  const blob = async (options: BlobOptions = {}): Promise<ReadableStream<Uint8Array>> => {
+    if (options.offset === undefined) {
+      const { onStart: _onStart, ...plain } = options
+      const verified = (await openRaw(plain)).pipeThrough(verifyingStream(descriptor.digest, what))
+      return options.onProgress ? verified.pipeThrough(progressCounter(options.onProgress)) : verified
+    }
+    let start = 0
+    const raw = await openRaw({
+      ...options,
+      onStart: (at) => {
+        start = at
+      },
+    })
+    options.onStart?.(start)
+    return options.onProgress ? raw.pipeThrough(progressCounter(options.onProgress, start)) : raw
   }
   return {
     ...descriptor,

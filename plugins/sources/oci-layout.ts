@@ -63,8 +63,11 @@ export interface BlobStore {
   sizeOf(digest: string): Promise<number | undefined>
   /** the whole blob, verified; NOT_FOUND when missing, LIMIT_EXCEEDED above `maxBytes` (0: no cap) */
   read(digest: string, maxBytes: number, what: string): Promise<Uint8Array>
-  /** the raw bytes as a stream (makeLayer verifies them) */
-  open(digest: string, options: OpenOptions & { what: string }): Promise<ReadableStream<Uint8Array>>
+  /**
+   * The raw bytes as a stream (makeLayer verifies them), from byte `offset` (default 0) with a
+   * positioned read: a resumed pull asks for the rest of a blob it kept part of.
+   */
+  open(digest: string, options: OpenOptions & { what: string; offset?: number }): Promise<ReadableStream<Uint8Array>>
 }
 
 const blobPath = (dir: string, digest: string): string => {
@@ -101,7 +104,7 @@ export const directoryBlobStore = (dir: string): BlobStore => {
     async open(digest, options) {
       const path = blobPath(dir, digest)
       try {
-        return await openFileStream(path, { what: `${options.what} ${digest}`, ...(options.signal ? { signal: options.signal } : {}) })
+        return await openFileStream(path, { what: `${options.what} ${digest}`, start: options.offset ?? 0, ...(options.signal ? { signal: options.signal } : {}) })
       } catch (error) {
         if (isLayerleakError(error, 'NOT_FOUND')) throw missingBlob(options.what, digest, path)
         throw error
@@ -159,7 +162,13 @@ export const storeTarget = async (
     config: loadConfig,
     layers: async (): Promise<Layer[]> =>
       kept.map(({ descriptor, index }) =>
-        makeLayer(descriptor, index, (open) => store.open(descriptor.digest, { what: `layer ${index}`, ...optionalSignal(anySignal(options.signal, open?.signal)) })),
+        makeLayer(descriptor, index, async (open) => {
+          // a positioned read always lands where asked: the stream starts at the offset
+          const offset = open?.offset ?? 0
+          const stream = await store.open(descriptor.digest, { what: `layer ${index}`, offset, ...optionalSignal(anySignal(options.signal, open?.signal)) })
+          open?.onStart?.(offset)
+          return stream
+        }),
       ),
   }
 }

@@ -11,7 +11,7 @@ import { defaultLimits } from '../../core/limits.ts'
 import { isSchema1MediaType, manifestAccept } from '../../core/media-types.ts'
 import { apiBase } from './image-reference.ts'
 import { createAuthenticator } from './registry-auth.ts'
-import { resumableBlob } from './registry-blob-stream.ts'
+import { rangeRefused, resumableBlob } from './registry-blob-stream.ts'
 import { type CredentialStore, createCredentialStore } from './registry-credentials.ts'
 import { registryError } from './registry-errors.ts'
 import { createHttp, type HttpRequest, type HttpResponse, type ReadOptions } from './registry-http.ts'
@@ -82,6 +82,15 @@ export interface RequestOptions {
   signal?: AbortSignal
 }
 
+export interface BlobRange {
+  /** the size the manifest states: more or fewer bytes fail the stream */
+  expectedSize?: number
+  /** the byte to start at (default 0) */
+  offset?: number
+  /** the byte the stream does start at: `offset`, or 0 when the registry would not serve the range */
+  onStart?: (start: number) => void
+}
+
 export interface PageOptions extends RequestOptions {
   /** `?n=`: entries asked for per page (LAYERLEAK_TAG_PAGE_SIZE) */
   pageSize?: number
@@ -101,8 +110,12 @@ export interface RegistryClient {
    * does; NOT_FOUND when it does not (a zombie layer collected, say)
    */
   headBlob(repo: RepositoryName, digest: string, options?: RequestOptions): Promise<{ size?: number }>
-  /** a blob's raw bytes as they stream; not hashed here (the layer reader verifies) */
-  openBlob(repo: RepositoryName, digest: string, options?: RequestOptions & { expectedSize?: number }): Promise<ReadableStream<Uint8Array>>
+  /**
+   * A blob's raw bytes as they stream; not hashed here (the layer reader verifies). From `offset`
+   * (`Range: bytes=N-`) when given: a registry that will not serve that range is read from 0
+   * instead, and `onStart` (called before this resolves) tells which.
+   */
+  openBlob(repo: RepositoryName, digest: string, options?: RequestOptions & BlobRange): Promise<ReadableStream<Uint8Array>>
   listTags(repo: RepositoryName, options?: RequestOptions & { pageSize?: number; maxTags?: number; maxResponseBytes?: number }): Promise<TagList>
   /** the tag list one page at a time, so a caller keeps what it has when a later page fails */
   tagPages(repo: RepositoryName, options?: PageOptions): AsyncIterable<string[]>
@@ -112,6 +125,13 @@ export interface RegistryClient {
   getJson(url: string, options?: RequestOptions & { maxBytes?: number; what?: string }): Promise<{ body: unknown; url: string }>
   /** what the per-host pacer knows (rate-limit headers seen, pauses) */
   pacer: HostPacer
+}
+
+/** `bytes N-END/TOTAL` starting at `offset` (and, when both are known, for a blob of `expectedSize` bytes) */
+const contentRangeFits = (header: string | null, offset: number, expectedSize: number | undefined): boolean => {
+  const range = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/.exec((header ?? '').trim())
+  if (!range || Number(range[1]) !== offset) return false
+  return expectedSize === undefined || range[3] === '*' || (Number(range[3]) === expectedSize && Number(range[2]) === expectedSize - 1)
 }
 
 const contentType = (response: HttpResponse): string => (response.headers.get('content-type') ?? '').split(';')[0].trim()
@@ -290,7 +310,7 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
       return Number.isFinite(size) ? { size } : {}
     },
 
-    async openBlob(repo, digest, { signal, expectedSize } = {}) {
+    async openBlob(repo, digest, { signal, expectedSize, offset: start = 0, onStart } = {}) {
       const what = `blob ${digest} of ${repo.registry}/${repo.repository}`
       const open = async (offset: number) => {
         // identity: a transfer-compressed body would be decoded by fetch and no longer hash to the digest
@@ -298,18 +318,22 @@ export const createRegistryClient = (options: RegistryClientOptions = {}): Regis
         const response = await call(repo, { method: 'GET', url: urlOf(repo, `blobs/${digest}`), headers, signal }, { stream: true }, what)
         const body = response.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
         const partial = response.status === 206
-        if (partial && !(response.headers.get('content-range') ?? '').startsWith(`bytes ${offset}-`)) {
+        if (partial && !contentRangeFits(response.headers.get('content-range'), offset, expectedSize)) {
           await body.cancel().catch(() => {})
-          throw new LayerleakError('REGISTRY_ERROR', `${what}: asked to resume at byte ${offset}, got ${response.headers.get('content-range') ?? 'no Content-Range'}`)
+          throw rangeRefused(what, offset, response.headers.get('content-range') ?? 'no Content-Range')
         }
+        // a 206 announces the rest from `offset`, a 200 the whole blob
         const declared = Number(response.headers.get('content-length') ?? Number.NaN)
-        if (offset === 0 && expectedSize !== undefined && Number.isFinite(declared) && declared !== expectedSize) {
+        const announced = expectedSize === undefined ? undefined : partial ? expectedSize - offset : expectedSize
+        if (announced !== undefined && Number.isFinite(declared) && declared !== announced) {
           await body.cancel().catch(() => {})
-          throw new LayerleakError('DIGEST_MISMATCH', `${what}: the manifest says ${expectedSize} bytes, the registry announces ${declared}`, { details: { expectedSize, declared } })
+          throw new LayerleakError('DIGEST_MISMATCH', `${what}: the manifest says ${expectedSize} bytes, the registry announces ${declared}${partial ? ` from byte ${offset}` : ''}`, {
+            details: { expectedSize, declared, ...(partial ? { offset } : {}) },
+          })
         }
         return { body, partial }
       }
-      return resumableBlob(open, { attempts, what, signal, ...(expectedSize !== undefined ? { expectedSize } : {}) })
+      return resumableBlob(open, { attempts, what, signal, start, log: logger, ...(onStart ? { onStart } : {}), ...(expectedSize !== undefined ? { expectedSize } : {}) })
     },
 
     async listTags(repo, { signal, pageSize = 100, maxTags = 0, maxResponseBytes = defaultLimits.maxTagResponseBytes } = {}) {

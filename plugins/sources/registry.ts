@@ -159,7 +159,12 @@ export const registrySource = (input: RegistrySourceOptions = {}) => {
       layers: async () =>
         kept.map(({ descriptor, index }) =>
           makeLayer(descriptor, index, (open) =>
-            client.openBlob(reference, descriptor.digest, { signal: anySignal(signal, open?.signal), expectedSize: descriptor.size }),
+            client.openBlob(reference, descriptor.digest, {
+              signal: anySignal(signal, open?.signal),
+              expectedSize: descriptor.size,
+              ...(open?.offset !== undefined ? { offset: open.offset } : {}),
+              ...(open?.onStart ? { onStart: open.onStart } : {}),
+            }),
           ),
         ),
     }
