@@ -1,15 +1,26 @@
 /**
  * `layerleak pull <ref> [--layer N|all] [-o DIR] [--extract]`: saves layer blobs as
  * `DIR/<digest-hex>.tar.gz|.tar.zst|.tar` (the extension from the bytes, not the media type, which
- * tools get wrong). Each blob is digest-verified as it streams, written to a temp name and renamed
- * into place only when complete and verified, so DIR never holds a partial or wrong blob under its
- * real name; a file already there that verifies is not downloaded again. `--extract` then unpacks
- * the saved layers in order into DIR/rootfs through SafeExtractor (whiteouts applied, nothing written
- * outside the root). HTTP Range resumption is not done: an interrupted download starts over.
+ * tools get wrong). Each blob is written to `DIR/.<digest-hex>.partial` and renamed into place only
+ * when complete and its whole digest verified, so DIR never holds a partial or wrong blob under its
+ * real name; a file already there that verifies is not downloaded again.
+ *
+ * An interrupted download (Ctrl-C, a network failure, a kill) keeps its partial file, and the next
+ * pull into the same DIR resumes it (blob-download.ts): the kept bytes are hashed, the rest is
+ * asked for from there (`Range: bytes=N-` from a registry, a positioned read from `oci:` and
+ * `docker-archive:`), and the whole digest is checked at the end. A registry that ignores the range
+ * makes it start over (the partial is truncated, never spliced); kept bytes that prove wrong, or a
+ * partial larger than the blob, are discarded for one download from scratch (a warning says so).
+ * `DIR/.<digest-hex>.partial.lock` (pull-lock.ts) keeps two pulls from writing one partial: the
+ * second fails for that layer, naming the first; a lock whose process is gone is taken over.
+ * Ctrl-C stops the downloads in flight cleanly, as does the first layer that fails.
+ *
+ * `--extract` then unpacks the saved layers in order into DIR/rootfs through SafeExtractor
+ * (whiteouts applied, nothing written outside the root).
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises'
+import { mkdir, readdir, rename } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { defineCommand } from 'citty'
 import { mapConcurrent } from '../core/concurrency.ts'
@@ -18,14 +29,16 @@ import { algorithmOf } from '../core/digest.ts'
 import { LayerleakError } from '../core/errors.ts'
 import type { ScanEvent } from '../core/events.ts'
 import { formatPlatform } from '../core/platform.ts'
-import { detectCompression } from '../plugins/sources/decompress.ts'
-import { openFileStream } from '../plugins/sources/file-stream.ts'
+import { detectCompression, MAGIC_LENGTH } from '../plugins/sources/decompress.ts'
+import { openFileStream, readFileRange } from '../plugins/sources/file-stream.ts'
 import { readLayerEntries } from '../plugins/sources/layer-reader.ts'
 import { type ExtractTotals, SafeExtractor } from '../plugins/sources/safe-extract.ts'
 import { ExitCode } from './exit-codes.ts'
 import { explorerArgs, openEnvironment, outputFormat, parseLayerSelection, targetOfArgs } from './explorer-target.ts'
 import { layerProgress, runCommand, streamWriter, type Writer } from './explorer-io.ts'
+import { downloadBlob } from './blob-download.ts'
 import { humanSize } from './format.ts'
+import { acquirePullLock } from './pull-lock.ts'
 
 const EXTENSIONS = { gzip: '.tar.gz', zstd: '.tar.zst', none: '.tar' } as const
 
@@ -46,12 +59,6 @@ export interface PullReport {
   directory: string
   layers: PulledLayer[]
   extract?: ExtractTotals & { root: string }
-}
-
-/** a write may take fewer bytes than given: loop until the chunk is all on disk */
-export const writeAll = async (handle: FileHandle, chunk: Uint8Array): Promise<void> => {
-  let offset = 0
-  while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten
 }
 
 const hexOf = (digest: string) => digest.slice(digest.indexOf(':') + 1)
@@ -76,43 +83,61 @@ const existingBlob = async (dir: string, digest: string): Promise<string | undef
 
 export interface PullLayerOptions {
   signal?: AbortSignal
+  /** progress, and diagnostics (`partial_discarded`, `resume_refused`) worth a warning */
   onEvent?: (event: ScanEvent) => void
 }
 
-/** Saves one layer blob into `dir` (atomically; skipped when a verified copy is there). */
-export const pullLayer = async (layer: Layer, dir: string, options: PullLayerOptions = {}): Promise<PulledLayer> => {
+/** Where a download of `digest` into `dir` keeps its bytes between runs. */
+export const partialPath = (dir: string, digest: string): string => join(dir, `.${hexOf(digest)}.partial`)
+
+const pullOnce = async (layer: Layer, dir: string, options: PullLayerOptions): Promise<PulledLayer> => {
   const emit = options.onEvent ?? (() => {})
   const summary = { index: layer.index, digest: layer.digest, media_type: layer.mediaType, size: layer.size }
-  const present = await existingBlob(dir, layer.digest)
-  if (present) {
+  const present = (file: string): PulledLayer => {
     emit({ type: 'layer-done', digest: layer.digest, files: 0, bytes: 0, matches: 0, cached: true })
-    return { ...summary, file: present, status: 'present' }
+    return { ...summary, file, status: 'present' }
   }
+  const saved = await existingBlob(dir, layer.digest)
+  if (saved) return present(saved)
   emit({ type: 'layer-start', digest: layer.digest, index: layer.index, size: layer.size })
-  const temp = join(dir, `.${hexOf(layer.digest)}.${process.pid}.${randomBytes(4).toString('hex')}.partial`)
-  const handle = await open(temp, 'wx', 0o644)
-  let head: Uint8Array | undefined
+  const partial = partialPath(dir, layer.digest)
+  const release = await acquirePullLock(`${partial}.lock`, `${layer.digest} into ${dir}`)
+  let file: string
   try {
-    const stream = await layer.blob({
-      ...(options.signal ? { signal: options.signal } : {}),
-      onProgress: (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, size: layer.size }),
-    })
-    // the blob stream fails at its end (DIGEST_MISMATCH) when the bytes are wrong: then nothing is renamed
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      head ??= chunk
-      await writeAll(handle, chunk)
-    }
-    await handle.sync()
-    await handle.close()
-  } catch (error) {
-    await handle.close().catch(() => {})
-    await rm(temp, { force: true })
-    throw error
+    // another pull may have finished it between the look and the lock
+    const finished = await existingBlob(dir, layer.digest)
+    if (finished) return present(finished)
+    await downloadBlob(layer, partial, options)
+    const head = await readFileRange(partial, 0, Math.min(MAGIC_LENGTH, layer.size))
+    file = join(dir, `${hexOf(layer.digest)}${EXTENSIONS[detectCompression(head)]}`)
+    await rename(partial, file)
+  } finally {
+    await release()
   }
-  const file = join(dir, `${hexOf(layer.digest)}${EXTENSIONS[detectCompression(head ?? new Uint8Array())]}`)
-  await rename(temp, file)
   emit({ type: 'layer-done', digest: layer.digest, files: 0, bytes: layer.size, matches: 0, cached: false })
   return { ...summary, file, status: 'downloaded' }
+}
+
+/** pulls of one digest into one directory in this process, chained (an image may list a blob twice) */
+const pullsInFlight = new Map<string, Promise<unknown>>()
+
+/**
+ * Saves one layer blob into `dir` (atomically; skipped when a verified copy is there), resuming
+ * the partial download an earlier run left (see the file comment).
+ */
+export const pullLayer = async (layer: Layer, dir: string, options: PullLayerOptions = {}): Promise<PulledLayer> => {
+  const key = `${resolve(dir)}\0${layer.digest}`
+  const earlier = pullsInFlight.get(key)
+  const pull = (async () => {
+    await earlier?.catch(() => {})
+    return pullOnce(layer, dir, options)
+  })()
+  pullsInFlight.set(key, pull)
+  try {
+    return await pull
+  } finally {
+    if (pullsInFlight.get(key) === pull) pullsInFlight.delete(key)
+  }
 }
 
 /** Unpacks saved blobs, in layer order, into `root`. The blobs were verified when saved. */
@@ -174,10 +199,35 @@ export const runPull = async (args: Record<string, unknown>, write: Writer): Pro
     }
     await mkdir(dir, { recursive: true })
     const progress = layerProgress(target.reference, chosen)
+    // Ctrl-C, or one layer failing, stops every download in flight: each keeps its partial file
+    const stop = new AbortController()
+    const interrupt = () => stop.abort(new LayerleakError('ABORTED', 'pull interrupted'))
+    process.once('SIGINT', interrupt)
+    process.once('SIGTERM', interrupt)
+    const onEvent = (event: ScanEvent) => {
+      if (event.type === 'diagnostic') environment.logger.warn(event.diagnostic.message)
+      else progress.onEvent(event)
+    }
     let pulled: PulledLayer[]
+    let failure: { error: unknown } | undefined
     try {
-      pulled = await mapConcurrent(chosen, 3, (layer) => pullLayer(layer, dir, { onEvent: (event) => progress.onEvent(event) }))
+      // every pull settles (keeps its partial, drops its lock) before the first failure is told
+      const outcomes = await mapConcurrent(chosen, 3, async (layer) => {
+        if (failure || stop.signal.aborted) return undefined
+        try {
+          return await pullLayer(layer, dir, { signal: stop.signal, onEvent })
+        } catch (error) {
+          failure ??= { error }
+          stop.abort(error)
+          return undefined
+        }
+      })
+      if (failure) throw failure.error
+      if (stop.signal.aborted) throw stop.signal.reason
+      pulled = outcomes.filter((layer): layer is PulledLayer => layer !== undefined)
     } finally {
+      process.off('SIGINT', interrupt)
+      process.off('SIGTERM', interrupt)
       progress.done()
     }
     const report: PullReport = { reference: target.reference, platform: formatPlatform(target.platform), manifest_digest: target.manifest.digest, directory: dir, layers: pulled }
