@@ -105,10 +105,8 @@ const downloadFrom = async (layer: Layer, partial: string, offset: number, optio
         resumedFrom = 0
       }
       for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-        if (position + chunk.byteLength > layer.size) {
-          await stream.cancel().catch(() => {})
-          throw wrongBlob(what, `${layer.size} bytes`, `more`, resumedFrom)
-        }
+        // leaving the loop cancels the stream
+        if (position + chunk.byteLength > layer.size) throw wrongBlob(what, `${layer.size} bytes`, 'more', resumedFrom)
         hash.update(chunk)
         await writeAt(handle, chunk, position)
         position += chunk.byteLength
