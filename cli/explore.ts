@@ -12,6 +12,7 @@ import { consola } from 'consola'
 import { buildStepsForLayers } from '../core/build-steps.ts'
 import type { Layer, Target } from '../core/contracts.ts'
 import { LayerleakError } from '../core/errors.ts'
+import type { ScanEvent } from '../core/events.ts'
 import { formatPlatform } from '../core/platform.ts'
 import { describeError, ExitCode } from './exit-codes.ts'
 import { chooseTarget, explorerArgs, openEnvironment, resolveTargets } from './explorer-target.ts'
@@ -105,7 +106,9 @@ export const exploreTargets = async (targets: Target[], args: Record<string, unk
     const progress = layerProgress(target.reference, chosen)
     const pulled = []
     try {
-      for (const layer of chosen) pulled.push(await pullLayer(layer, dir, { onEvent: (event) => progress.onEvent(event) }))
+      // a resumed or discarded partial download is worth a line of the session, not only a progress tick
+      const onEvent = (event: ScanEvent) => (event.type === 'diagnostic' ? void write(`warning: ${event.diagnostic.message}\n`) : progress.onEvent(event))
+      for (const layer of chosen) pulled.push(await pullLayer(layer, dir, { onEvent }))
     } finally {
       progress.done()
     }
