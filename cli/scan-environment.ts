@@ -110,12 +110,7 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
       return poolForScans()
     },
     async close() {
-      if (pool) {
-        const running = pool
-        // a worker still loading is waited for (briefly), so the log says whether it could start at all
-        const started = await Promise.race([running.ready, new Promise<number>((resolve) => setTimeout(() => resolve(running.workerCount), 5_000).unref?.())])
-        logger.debug(`scan workers: ${started} of ${workers} started; ${pool.scanned.byWorkers} files scanned on them, ${pool.scanned.here} on the main thread`)
-      }
+      if (pool) logger.debug(`scan workers: ${pool.scanned.byWorkers} files scanned on ${workers} worker thread${workers === 1 ? '' : 's'}, ${pool.scanned.here} on the main thread`)
       await Promise.allSettled([...[...sources, ...sinks].map((plugin) => plugin.close?.()), pool?.close()])
     },
   }

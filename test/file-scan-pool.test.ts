@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fakeAwsKeyPair, fakeGitHubToken } from '../cli/demo-image.ts'
 import { defineDetector } from '../core/detector.ts'
@@ -7,6 +10,7 @@ import { buildImage, whiteout } from '../plugins/sources/image-builder.ts'
 import { defaultScanWorkers, fileScanPool, type FileScanWorkers } from '../plugins/workers/file-scan-pool.ts'
 import { scanImageFromLayout } from './support/scan.ts'
 import { githubToken, slackBotToken } from './support/fake-secrets.ts'
+import { type Runtime, runScript } from './support/run-cli.ts'
 
 const pools: FileScanWorkers[] = []
 const poolOf = (options: Parameters<typeof fileScanPool>[0]): FileScanWorkers => {
@@ -97,6 +101,29 @@ describe('the file-scan pool', () => {
     expect(byWorkers + here).toBe(result.coverage.files_scanned)
     expect(reported(result)).toEqual(reported(await scanImageFromLayout(image)))
   })
+
+  for (const runtime of ['node', 'bun', 'deno'] as Runtime[]) {
+    it(`starts its worker and scans on it from the built package under ${runtime}`, async () => {
+      // inside the project: Deno resolves the package's own dependencies from the script's place
+      await mkdir(resolve(import.meta.dirname, '../test-artifacts'), { recursive: true })
+      const dir = await mkdtemp(resolve(import.meta.dirname, '../test-artifacts/pool-'))
+      const script = join(dir, 'pool.mjs')
+      const token = githubToken()
+      await writeFile(
+        script,
+        `import { builtinDetectors, fileScanPool } from ${JSON.stringify(pathToFileURL(resolve(import.meta.dirname, '../dist/index.js')).href)}
+const pool = fileScanPool({ detectors: builtinDetectors, workers: 1 })
+const ready = await pool.ready
+const matches = await pool.scan(new TextEncoder().encode('GITHUB_TOKEN=${token}\\n'), 'app/.env', 1 << 20)
+console.log(JSON.stringify({ ready, detectors: matches.map((match) => match.detectorId), scanned: pool.scanned }))
+await pool.close()
+`,
+      )
+      const run = await runScript(runtime, script, [])
+      expect(run.code, run.stderr).toBe(0)
+      expect(JSON.parse(run.stdout)).toEqual({ ready: 1, detectors: ['github-personal-access-token'], scanned: { byWorkers: 1, here: 0 } })
+    })
+  }
 
   it('runs one worker per core but one by default, at most 8', () => {
     expect([1, 2, 3, 4, 16].map((cores) => defaultScanWorkers(cores))).toEqual([0, 1, 2, 3, 8])

@@ -10,10 +10,10 @@ export type Runtime = 'node' | 'bun' | 'deno'
 const root = resolve(import.meta.dirname, '../..')
 const bin = resolve(root, 'dist/cli/main.js')
 
-const commandFor = (runtime: Runtime): string[] => {
-  if (runtime === 'bun') return [resolve(root, 'node_modules/.bin/bun'), bin]
-  if (runtime === 'deno') return [resolve(root, 'node_modules/.bin/deno'), 'run', '-A', '--quiet', bin]
-  return [process.execPath, bin]
+const commandFor = (runtime: Runtime, script = bin): string[] => {
+  if (runtime === 'bun') return [resolve(root, 'node_modules/.bin/bun'), script]
+  if (runtime === 'deno') return [resolve(root, 'node_modules/.bin/deno'), 'run', '-A', '--quiet', script]
+  return [process.execPath, script]
 }
 
 export interface CliRun {
@@ -22,9 +22,14 @@ export interface CliRun {
   stderr: string
 }
 
-export const runCli = (runtime: Runtime, args: string[], options: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<CliRun> =>
+type RunOptions = { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number }
+
+export const runCli = (runtime: Runtime, args: string[], options: RunOptions = {}): Promise<CliRun> => runScript(runtime, bin, args, options)
+
+/** Runs a script file (JavaScript the runtime loads as it is) under Node, Bun or Deno. */
+export const runScript = (runtime: Runtime, script: string, args: string[], options: RunOptions = {}): Promise<CliRun> =>
   new Promise((done, fail) => {
-    const [command, ...prefix] = commandFor(runtime)
+    const [command, ...prefix] = commandFor(runtime, script)
     const child = spawn(command, [...prefix, ...args], {
       cwd: options.cwd ?? root,
       env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', ...options.env },
