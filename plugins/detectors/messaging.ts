@@ -459,6 +459,8 @@ export const messagingDetectors: DetectorDefinition[] = [
     description: 'A Resend API key (re_ + 8 + _ + 24): sends mail from the account\'s domains.',
     confidence: 'high',
     keywords: ['re_'],
+    // `re_` ends half the identifiers of a code base (are_, store_): try the pattern only where it starts
+    startsAtKeyword: true,
     pattern: /(?<![\w-])(?<secret>re_[A-Za-z0-9]{8}_[A-Za-z0-9]{24})(?![\w-])/,
     validate: (value) => /\d/.test(value) && hasUpperAndLower(value),
     minEntropy: 3.5,
