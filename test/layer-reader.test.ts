@@ -305,7 +305,9 @@ describe('damaged layers', () => {
       error = caught
     }
     expect(isLayerleakError(error, 'INVALID_ARCHIVE')).toBe(true)
-    expect(complete).toEqual(many.slice(0, Math.floor(decompressible / 2560)).map((file) => file.path))
+    // entry i is whole once its header and 2000 bytes of data are in (its padding to 2048 need not be)
+    const whole = decompressible < 2512 ? 0 : Math.floor((decompressible - 2512) / 2560) + 1
+    expect(complete).toEqual(many.slice(0, whole).map((file) => file.path))
   })
 
   it('yields the complete entries of a truncated zstd layer, then INVALID_ARCHIVE', async () => {
