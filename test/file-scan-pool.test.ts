@@ -87,6 +87,16 @@ describe('the file-scan pool', () => {
     expect(some.workerCount).toBe(1)
   })
 
+  it('finishes the files it was handed before it closes', async () => {
+    const pool = fileScanPool({ detectors: builtinDetectors, workers: 1 }) as FileScanWorkers
+    await pool.ready
+    const tokens = Array.from({ length: 50 }, () => githubToken())
+    const scans = tokens.map((token, i) => pool.scan(new TextEncoder().encode(`GITHUB_TOKEN=${token}\n${'filler line\n'.repeat(5000)}`), `app/${i}.env`, 1 << 20))
+    await pool.close()
+    expect((await Promise.all(scans)).map((matches) => matches.map((match) => match.value))).toEqual(tokens.map((token) => [token]))
+    expect(pool.scanned.byWorkers + pool.scanned.here).toBe(50)
+  })
+
   it('refuses work once closed', async () => {
     const pool = fileScanPool({ detectors: builtinDetectors, workers: 1 }) as FileScanWorkers
     await pool.close()

@@ -117,6 +117,8 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
   let nextId = 1
   let backlog = 0
   let waiters: (() => void)[] = []
+  /** close() waiting for the batches in flight: woken whenever a batch settles */
+  let idle: (() => void)[] = []
   const slots: WorkerSlot[] = []
 
   /** batch buffers already answered for: reused, so a scan does not allocate (and collect) its size again */
@@ -124,6 +126,11 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
   const settled = (batch: Batch) => {
     if (batch.buffer.byteLength === BATCH_BYTES && spare.length < SPARE_BUFFERS) spare.push(batch.buffer)
     backlog -= batch.size
+    if (idle.length > 0) {
+      const wake = idle
+      idle = []
+      for (const resolve of wake) resolve()
+    }
     if (backlog < maxBacklog && waiters.length > 0) {
       const wake = waiters
       waiters = []
@@ -265,12 +272,8 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     async close() {
       closed = true
       flush()
-      // what is still in flight finishes first
-      const pending = slots.flatMap((slot) => [...slot.batches.values()])
-      if (pending.length > 0) await new Promise<void>((resolve) => {
-        const check = () => (slots.every((slot) => slot.batches.size === 0) ? resolve() : setImmediate(check))
-        check()
-      })
+      // what is still in flight finishes first (a worker that dies meanwhile hands its batches back)
+      while (slots.some((slot) => slot.batches.size > 0)) await new Promise<void>((resolve) => idle.push(resolve))
       await Promise.all(slots.splice(0).map((slot) => slot.worker.terminate().catch(() => 0)))
     },
   }
