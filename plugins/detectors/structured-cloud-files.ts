@@ -115,10 +115,23 @@ function* dockerConfigs(chunk: ScanChunk): Iterable<DetectorMatch> {
 
 const KUBE_SECRET_KEYS = new Set(['token', 'password', 'client-key-data', 'id-token', 'refresh-token', 'client-secret', 'access-token'])
 
+/**
+ * Whether a line of `text` starts with `prefix` and matches `line` as a whole. Lines are found with
+ * indexOf: source code says `kind:` on every other line, but rarely at a line's very start.
+ */
+const hasLine = (text: string, prefix: string, line: RegExp): boolean => {
+  for (let at = text.startsWith(prefix) ? 0 : text.indexOf(`\n${prefix}`); at !== -1; at = text.indexOf(`\n${prefix}`, at + 1)) {
+    const start = text[at] === '\n' ? at + 1 : at
+    const end = text.indexOf('\n', start)
+    if (line.test(text.slice(start, end === -1 ? text.length : end).replace(/\r$/, ''))) return true
+  }
+  return false
+}
+
 const isKubeconfig = (chunk: ScanChunk): boolean =>
   pathEndsWith(chunk.path, '.kube', 'config') ||
   /(?:^|\.)kubeconfig(?:\.ya?ml)?$/.test(fileNameOf(chunk.path)) ||
-  (/^kind:[ \t]*["']?Config["']?[ \t]*$/m.test(chunk.text) && /^apiVersion:[ \t]*["']?v1["']?[ \t]*$/m.test(chunk.text))
+  (hasLine(chunk.text, 'kind:', /^kind:[ \t]*["']?Config["']?[ \t]*$/) && hasLine(chunk.text, 'apiVersion:', /^apiVersion:[ \t]*["']?v1["']?[ \t]*$/))
 
 /** base64 of a PEM private key -> the PEM */
 const pemOfKeyData = (data: string): string | undefined => {
