@@ -18,6 +18,7 @@ import { defaultScanWorkers, fileScanPool, type FileScanWorkers } from '../plugi
 import { loadDetection } from './detection-setup.ts'
 import { loadConfig } from './load-config.ts'
 import { createLogger } from './logger.ts'
+import type { WorkerDetectorOptions } from './scan-worker-detectors.ts'
 import { settingsFromArgs } from './settings-args.ts'
 import { packageVersion } from './version.ts'
 
@@ -37,10 +38,14 @@ export interface ScanEnvironment {
   sinks: Sink[]
   catalogVersion: string
   version: string
-  /** worker threads for scans (LAYERLEAK_SCAN_WORKERS), started on first use; none when the detectors are not all built-in */
+  /** worker threads for scans (LAYERLEAK_SCAN_WORKERS), started on first use; a config's own detectors are loaded in them from the config file */
   readonly fileScanPool: FileScanPool | undefined
   close(): Promise<void>
 }
+
+/** The module workers import for a config's detectors; under vitest (TypeScript sources) its build in dist/. */
+const workerDetectorsModule = (): URL =>
+  import.meta.url.endsWith('.ts') ? new URL('../dist/cli/scan-worker-detectors.js', import.meta.url) : new URL('./scan-worker-detectors.js', import.meta.url)
 
 export interface EnvironmentOptions {
   args: Record<string, unknown>
@@ -88,8 +93,9 @@ export const createScanEnvironment = async ({ args, credentials, logLevel }: Env
   const poolForScans = (): FileScanWorkers | undefined => {
     if (poolAsked) return pool
     poolAsked = true
-    pool = workers > 0 ? fileScanPool({ detectors, workers }) : undefined
-    if (workers > 0 && !pool) logger.debug('scan workers: off (the config brings its own detectors, which a worker cannot load)')
+    // a config's own detectors: the workers load the config file again (cli/scan-worker-detectors.ts)
+    const detectorsFrom = configPath ? { module: workerDetectorsModule(), options: { configPath, cwd: process.cwd() } satisfies WorkerDetectorOptions } : undefined
+    pool = workers > 0 ? fileScanPool({ detectors, workers, ...(detectorsFrom ? { detectorsFrom } : {}) }) : undefined
     return pool
   }
   return {

@@ -9,6 +9,8 @@ import { builtinDetectors } from '../plugins/detectors/catalog.ts'
 import { buildImage, whiteout } from '../plugins/sources/image-builder.ts'
 import { defaultScanWorkers, fileScanPool, type FileScanWorkers } from '../plugins/workers/file-scan-pool.ts'
 import { scanImageFromLayout } from './support/scan.ts'
+import { loadDetection } from '../cli/detection-setup.ts'
+import { loadConfig } from '../cli/load-config.ts'
 import { githubToken, slackBotToken } from './support/fake-secrets.ts'
 import { type Runtime, runScript } from './support/run-cli.ts'
 
@@ -85,6 +87,48 @@ describe('the file-scan pool', () => {
     expect(fileScanPool({ detectors: [] })).toBeUndefined()
     const some = poolOf({ detectors: builtinDetectors.slice(0, 10), workers: 1 })
     expect(some.workerCount).toBe(1)
+  })
+
+  describe("with a config's own detectors", () => {
+    const configFile = async (detectorId: string) => {
+      await mkdir(resolve(import.meta.dirname, '../test-artifacts'), { recursive: true })
+      const dir = await mkdtemp(resolve(import.meta.dirname, '../test-artifacts/config-'))
+      const configPath = join(dir, 'layerleak.config.ts')
+      await writeFile(
+        configPath,
+        `import { defineConfig, defineDetector } from ${JSON.stringify(resolve(import.meta.dirname, '../index.ts'))}
+export default defineConfig({
+  detectors: [defineDetector({ id: '${detectorId}', name: 'ACME', description: 'ACME deploy keys', confidence: 'high', keywords: ['adk_'], pattern: /(?<secret>adk_[A-Za-z0-9]{40})/, examples: [] })],
+})
+`,
+      )
+      return configPath
+    }
+    const workerModule = new URL('../dist/cli/scan-worker-detectors.js', import.meta.url)
+
+    it('loads them in its workers from the config file, and finds what they find there', async () => {
+      const configPath = await configFile('acme-deploy-key')
+      const { config } = await loadConfig(configPath)
+      const { detectors } = await loadDetection({ config, configPath })
+      expect(fileScanPool({ detectors })).toBeUndefined()
+      const pool = poolOf({ detectors, workers: 1, detectorsFrom: { module: workerModule, options: { configPath, cwd: process.cwd() } } })
+      expect(await pool.ready).toBe(1)
+      const key = `adk_${'Zq8rT2mK9vLw4xPn'.repeat(3).slice(0, 40)}`
+      const matches = await pool.scan(new TextEncoder().encode(`ACME=${key}\nGITHUB_TOKEN=${githubToken()}\n`), 'srv/.env', 1 << 20)
+      expect(matches.map((match) => match.detectorId).sort()).toEqual(['acme-deploy-key', 'github-personal-access-token'])
+      expect(pool.scanned).toEqual({ byWorkers: 1, here: 0 })
+    })
+
+    it('scans on the calling thread when the workers cannot rebuild every detector', async () => {
+      const { config } = await loadConfig(await configFile('acme-deploy-key'))
+      const { detectors } = await loadDetection({ config })
+      // the workers load a config whose detector has another id
+      const pool = poolOf({ detectors, workers: 1, detectorsFrom: { module: workerModule, options: { configPath: await configFile('other-id'), cwd: process.cwd() } } })
+      expect(await pool.ready).toBe(0)
+      const matches = await pool.scan(new TextEncoder().encode(`ACME=adk_${'Tq9xL2mVr7KzW4pN'.repeat(3).slice(0, 40)}\n`), 'srv/.env', 1 << 20)
+      expect(matches.map((match) => match.detectorId)).toEqual(['acme-deploy-key'])
+      expect(pool.scanned).toEqual({ byWorkers: 0, here: 1 })
+    })
   })
 
   it('finishes the files it was handed before it closes', async () => {

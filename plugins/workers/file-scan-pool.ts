@@ -6,8 +6,9 @@
  * nothing but time, its files are scanned on the main thread instead. So are files that come
  * before any worker is ready: a small image never waits for one to load.
  *
- * Workers build their own detectors from the built-in catalog, by id: a scan whose detectors are
- * not all built-in (a config's own detectors, gitleaks rules) cannot use them and gets undefined.
+ * Workers build their own detectors from the built-in catalog, by id, or, for a config's own
+ * detectors and gitleaks rules, from a module the caller names (`detectorsFrom`; the CLI's loads
+ * the config file again). Without one, a scan whose detectors are not all built-in gets undefined.
  * node:worker_threads is implemented by Node, Bun and Deno alike.
  */
 import { availableParallelism } from 'node:os'
@@ -19,7 +20,7 @@ import { LayerleakError } from '../../core/errors.ts'
 import { createPrefilter } from '../../core/prefilter.ts'
 import { type RawMatch, TextScanner } from '../../core/text-scanner.ts'
 import { builtinDetectors } from '../detectors/catalog.ts'
-import type { BatchReply, FileBatch, WorkerReady } from './file-scan-protocol.ts'
+import type { BatchReply, FileBatch, WorkerReady, WorkerSetup } from './file-scan-protocol.ts'
 
 export interface FileScanPoolOptions {
   detectors: readonly Detector[]
@@ -29,6 +30,13 @@ export interface FileScanPoolOptions {
   workerUrl?: URL
   /** bytes handed over and not yet scanned before capacity() waits; default 64 MiB */
   maxBacklogBytes?: number
+  /**
+   * Where workers get detectors that are not built-in (a config's own, gitleaks rules): a module
+   * whose default export, called with `options` (structured-cloneable), resolves to them. The
+   * workers pick `detectors` from it by id; a module that lacks one fails them (files are then
+   * scanned on the calling thread).
+   */
+  detectorsFrom?: { module: URL; options: unknown }
 }
 
 /** A pool of scan workers; close() stops them (Deno and Bun wait for live workers before exiting). */
@@ -89,13 +97,17 @@ const isBuiltin = new Set<Detector>(builtinDetectors)
  */
 export const defaultScanWorkers = (cores = availableParallelism()): number => Math.min(8, Math.max(0, cores - 1))
 
-/** A pool for these detectors, or undefined when a worker could not rebuild them (not all built-in). */
+/** A pool for these detectors, or undefined when a worker could not rebuild them (not all built-in, and no `detectorsFrom`). */
 export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | undefined => {
   const { detectors } = options
-  if (detectors.length === 0 || !detectors.every((detector) => isBuiltin.has(detector))) return undefined
+  const builtin = detectors.every((detector) => isBuiltin.has(detector))
+  if (detectors.length === 0 || (!builtin && !options.detectorsFrom)) return undefined
+  const setup: WorkerSetup = {
+    detectorIds: detectors.map((detector) => detector.id),
+    ...(!builtin && options.detectorsFrom ? { detectorsFrom: { module: options.detectorsFrom.module.href, options: options.detectorsFrom.options } } : {}),
+  }
   const workerCount = Math.max(1, Math.floor(options.workers ?? availableParallelism() - 1))
   const maxBacklog = options.maxBacklogBytes ?? DEFAULT_BACKLOG
-  const detectorIds = detectors.map((detector) => detector.id)
 
   let fallback: TextScanner | undefined
   const scanned = { byWorkers: 0, here: 0 }
@@ -191,7 +203,7 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     try {
       // the worker inherits the process's flags, but --input-type (node -e scripts) stops it loading a file
       const execArgv = process.execArgv.filter((flag) => !flag.startsWith('--input-type'))
-      worker = new Worker(options.workerUrl ?? defaultWorkerUrl(), { workerData: { detectorIds }, execArgv })
+      worker = new Worker(options.workerUrl ?? defaultWorkerUrl(), { workerData: setup, execArgv })
     } catch {
       break
     }

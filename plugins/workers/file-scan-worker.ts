@@ -1,22 +1,25 @@
 /**
  * A scan worker (plugins/workers/file-scan-pool.ts starts it): builds the TextScanner of the
- * built-in detectors the pool names, says it is ready, then scans batches of whole files and
+ * detectors the pool names (built-in, or built by the pool's `detectorsFrom` module), says it is ready, then scans batches of whole files and
  * posts back each file's matches. Batches arrive as one ArrayBuffer with the files' places in it.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { createPrefilter } from '../../core/prefilter.ts'
 import { TextScanner } from '../../core/text-scanner.ts'
 import { builtinDetectors } from '../detectors/catalog.ts'
-import type { BatchReply, FileBatch, WorkerReady } from './file-scan-protocol.ts'
+import type { Detector } from '../../core/contracts.ts'
+import type { BatchReply, DetectorModule, FileBatch, WorkerReady, WorkerSetup } from './file-scan-protocol.ts'
 
 const port = parentPort
 if (!port) throw new Error('file-scan-worker runs as a worker thread')
 
-const ids = (workerData as { detectorIds: string[] }).detectorIds
-const byId = new Map(builtinDetectors.map((detector) => [detector.id, detector]))
-const detectors = ids.map((id) => {
+const { detectorIds, detectorsFrom } = workerData as WorkerSetup
+// the built-in catalog, or what the pool's module builds (a config's own detectors), picked by id
+const available: readonly Detector[] = detectorsFrom ? await ((await import(detectorsFrom.module)) as DetectorModule).default(detectorsFrom.options) : builtinDetectors
+const byId = new Map(available.map((detector) => [detector.id, detector]))
+const detectors = detectorIds.map((id) => {
   const detector = byId.get(id)
-  if (!detector) throw new Error(`file-scan-worker: no built-in detector ${id}`)
+  if (!detector) throw new Error(`file-scan-worker: no detector ${id} ${detectorsFrom ? `from ${detectorsFrom.module}` : 'in the built-in catalog'}`)
   return detector
 })
 const scanner = new TextScanner(detectors, createPrefilter(detectors))
