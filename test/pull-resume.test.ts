@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest'
+import { commandFor, type Runtime } from './support/run-cli.ts'
 import { partialPath, pullLayer } from '../cli/pull.ts'
 import type { Layer } from '../core/contracts.ts'
 import { isLayerleakError } from '../core/errors.ts'
@@ -194,9 +195,10 @@ describe('resuming from local sources reads from the offset', () => {
 
 describe('one writer per partial', () => {
   /** `layerleak pull` in another process, as a user runs it, its blob stalled part-way */
-  const startCliPull = (dir: string): ChildProcess => {
+  const startCliPull = (dir: string, runtime: Runtime = 'node'): ChildProcess => {
     proxy.inject({ method: 'GET', path: blobPath(), action: { stall: { after: 120_000, ms: 20_000 } } })
-    return spawn(process.execPath, [join(repoRoot, 'dist/cli/main.js'), 'pull', reference, '-o', dir], {
+    const [command, ...prefix] = commandFor(runtime)
+    return spawn(command, [...prefix, 'pull', reference, '-o', dir], {
       env: { ...process.env, NO_COLOR: '1', DOCKER_CONFIG: '/nonexistent/layerleak-test-docker-config' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -216,9 +218,9 @@ describe('one writer per partial', () => {
     throw new Error('the partial never grew')
   }
 
-  it('Ctrl-C stops a pull cleanly: the partial is kept, the lock dropped, and the next run resumes', async () => {
+  it.each(['node', 'bun', 'deno'] as Runtime[])('Ctrl-C stops a pull cleanly: the partial is kept, the lock dropped, and the next run resumes (%s)', async (runtime) => {
     const dir = await tempDir()
-    const child = startCliPull(dir)
+    const child = startCliPull(dir, runtime)
     const exit = exitOf(child)
     await partialReaches(dir, 120_000)
     child.kill('SIGINT')

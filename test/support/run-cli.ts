@@ -10,7 +10,8 @@ export type Runtime = 'node' | 'bun' | 'deno'
 const root = resolve(import.meta.dirname, '../..')
 const bin = resolve(root, 'dist/cli/main.js')
 
-const commandFor = (runtime: Runtime, script = bin): string[] => {
+/** The command line that runs `script` (default: the layerleak bin) under a runtime. */
+export const commandFor = (runtime: Runtime, script = bin): string[] => {
   if (runtime === 'bun') return [resolve(root, 'node_modules/.bin/bun'), script]
   if (runtime === 'deno') return [resolve(root, 'node_modules/.bin/deno'), 'run', '-A', '--quiet', script]
   return [process.execPath, script]
