@@ -80,7 +80,7 @@ const takeOver = async (path: string, staleText: string): Promise<boolean> => {
   return false
 }
 
-/** Takes the lock at `path` for `what`; resolves to its release. Fails (INVALID_ARGUMENT) while another pull holds it. */
+/** Takes the lock at `path` for `what`; resolves to its release. Fails (LOCKED) while another pull holds it. */
 export const acquirePullLock = async (path: string, what: string): Promise<() => Promise<void>> => {
   for (let tries = 0; tries < 3; tries++) {
     if (await create(path)) {
@@ -99,11 +99,11 @@ export const acquirePullLock = async (path: string, what: string): Promise<() =>
     }
     const reason = await standingReason(path, text).catch(() => undefined)
     if (reason !== undefined) {
-      throw new LayerleakError('INVALID_ARGUMENT', `another layerleak pull (${reason}) is downloading ${what}; wait for it, or remove ${path} if no pull is running`, {
+      throw new LayerleakError('LOCKED', `another layerleak pull (${reason}) is downloading ${what}; wait for it, or remove ${path} if no pull is running`, {
         details: { lock: path },
       })
     }
     await takeOver(path, text)
   }
-  throw new LayerleakError('INVALID_ARGUMENT', `could not take the lock ${path} for ${what}: other pulls keep taking it`, { details: { lock: path } })
+  throw new LayerleakError('LOCKED', `could not take the lock ${path} for ${what}: other pulls keep taking it`, { details: { lock: path } })
 }

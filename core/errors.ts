@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'DATABASE_ERROR'
   | 'SCHEMA_OUT_OF_DATE'
   | 'MIGRATION_ERROR'
+  /** another process holds what this one needs (a pull's partial download) */
+  | 'LOCKED'
   | 'ABORTED'
   | 'INTERNAL'
 
