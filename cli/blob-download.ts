@@ -33,14 +33,15 @@ const writeAt = async (handle: FileHandle, chunk: Uint8Array, position: number):
   }
 }
 
-/** Hashes the first `length` bytes of the file. */
-const hashPrefix = async (handle: FileHandle, length: number, hash: Hash): Promise<void> => {
+/** Hashes the first `length` bytes of the file, saying how far it got (a kept gigabyte takes seconds). */
+const hashPrefix = async (handle: FileHandle, length: number, hash: Hash, onProgress: (bytes: number) => void): Promise<void> => {
   const buffer = Buffer.allocUnsafe(Math.min(READ_BYTES, Math.max(1, length)))
   for (let position = 0; position < length; ) {
     const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.byteLength, length - position), position)
     if (bytesRead === 0) throw new LayerleakError('INTERNAL', `the partial file ended at byte ${position}, before ${length}`)
     hash.update(buffer.subarray(0, bytesRead))
     position += bytesRead
+    onProgress(position)
   }
 }
 
@@ -76,8 +77,7 @@ const downloadFrom = async (layer: Layer, partial: string, offset: number, optio
   try {
     let hash = createHash(algorithm)
     if (offset > 0) {
-      await hashPrefix(handle, offset, hash)
-      emit({ type: 'layer-progress', digest: layer.digest, bytes: offset, size: layer.size })
+      await hashPrefix(handle, offset, hash, (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, size: layer.size }))
     }
     // a partial as long as the blob (killed before its rename) needs no more bytes, only the check
     if (offset < layer.size) {
