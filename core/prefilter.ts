@@ -271,6 +271,8 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
   return {
     scan(bytes) {
       const lanes: number[][] = [[], [], [], []]
+      // no keyword to look for (only always-run detectors, or none): nothing to walk
+      if (keywords.length === 0) return always.length === 0 ? [] : collect(lanes)
       if (bytes.length < LANE_THRESHOLD) walk(bytes, lanes[0], openRun[0])
       else walkLanes(bytes, lanes)
       return lanes.every((runs) => runs.length === 0) && always.length === 0 ? [] : collect(lanes)

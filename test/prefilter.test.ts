@@ -37,6 +37,8 @@ describe('the keyword prefilter', () => {
   it('always selects detectors that declare no keywords', () => {
     const always = detector('always', [])
     expect(createPrefilter([aws, always]).scan(bytes('plain')).map((c) => c.detector.id)).toEqual(['always'])
+    expect(createPrefilter([always]).scan(bytes('x'.repeat(10_000))).map((c) => c.detector.id)).toEqual(['always'])
+    expect(createPrefilter([]).scan(bytes('x'.repeat(10_000)))).toEqual([])
   })
 
   it('works on strings as on bytes', () => {
