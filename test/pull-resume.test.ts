@@ -260,6 +260,19 @@ describe('one writer per partial', () => {
     await expectOnlyTheBlob(dir, pulled.file)
   })
 
+  it.each(['bun', 'deno'] as Runtime[])('the real bin takes over the lock of a pull whose process is gone (%s)', async (runtime) => {
+    const dir = await tempDir()
+    const gone = spawn(process.execPath, ['-e', ''])
+    await new Promise((done) => gone.on('close', done))
+    await writeFile(`${partialPath(dir, blob().digest)}.lock`, `${gone.pid}@${hostname()}\n`)
+    proxy.reset()
+    const [command, ...prefix] = commandFor(runtime)
+    const child = spawn(command, [...prefix, 'pull', reference, '-o', dir], { env: { ...process.env, NO_COLOR: '1', DOCKER_CONFIG: '/nonexistent/layerleak-test-docker-config' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const { code, stderr } = await exitOf(child)
+    expect(code, stderr).toBe(0)
+    expect((await readdir(dir)).filter((name) => name.startsWith('.'))).toEqual([])
+  })
+
   it('pulls of one digest in one process wait for each other (an image may list a blob twice)', async () => {
     const dir = await tempDir()
     const [first, second] = await Promise.all([pullLayer(await layerOf(), dir), pullLayer(await layerOf(), dir)])
