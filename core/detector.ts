@@ -75,28 +75,27 @@ export function* matchesAtKeywords(regex: RegExp, text: string, starts: readonly
   }
 }
 
-/**
- * The pattern's matches in a chunk, as matchAll would give them, through an exec loop on a regex
- * kept between calls (matchAll clones its regex, and a detector runs on thousands of small files):
- * a free instance is taken, and given back when the loop ends, so calls stay re-entrant.
- */
-interface CompiledPattern {
-  /** flags g and d: for a pass over the text */
-  global: RegExp
-  /** flags y and d, for startsAtKeyword detectors: tried at keyword starts */
-  sticky?: RegExp
-  /** instances not in use, per kind */
-  free: { global: RegExp[]; sticky: RegExp[] }
+/** A compiled pattern and its instances not in use: kept between calls, matchAll would clone it each time. */
+interface RegexPool {
+  pattern: RegExp
+  free: RegExp[]
 }
 
-function* matchPattern(spec: DetectorSpec, compiled: CompiledPattern, chunk: ScanChunk): Iterable<DetectorMatch> {
+const regexPool = (pattern: RegExp): RegexPool => ({ pattern, free: [] })
+
+/**
+ * The pattern's matches in a chunk, as matchAll would give them, through an exec loop on a pooled
+ * regex (a detector runs on thousands of small files): an instance is taken, and given back when
+ * the loop ends, so calls stay re-entrant. `sticky` (flags y and d) serves startsAtKeyword
+ * detectors given keyword starts; `global` (flags g and d) a pass over the text.
+ */
+function* matchPattern(spec: DetectorSpec, pools: { global: RegexPool; sticky?: RegexPool }, chunk: ScanChunk): Iterable<DetectorMatch> {
   const { text, keywordStarts } = chunk
-  const kind = keywordStarts && compiled.sticky ? 'sticky' : 'global'
-  const free = compiled.free[kind]
-  const regex = free.pop() ?? new RegExp(kind === 'sticky' ? (compiled.sticky as RegExp) : compiled.global)
+  const pool = keywordStarts && pools.sticky ? pools.sticky : pools.global
+  const regex = pool.free.pop() ?? new RegExp(pool.pattern)
   regex.lastIndex = 0
   try {
-    for (const match of kind === 'sticky' ? matchesAtKeywords(regex, text, keywordStarts as readonly number[]) : matchesIn(regex, text)) {
+    for (const match of keywordStarts && pool === pools.sticky ? matchesAtKeywords(regex, text, keywordStarts) : matchesIn(regex, text)) {
       const indices = match.indices
       if (!indices) continue
       let span: [number, number] | undefined
@@ -117,18 +116,17 @@ function* matchPattern(spec: DetectorSpec, compiled: CompiledPattern, chunk: Sca
       yield { value, start: span[0], end: span[1], ...(confidence ? { confidence } : {}), ...(key ? { key } : {}) }
     }
   } finally {
-    free.push(regex)
+    pool.free.push(regex)
   }
 }
 
 export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
   if (!spec.pattern && !spec.detect) throw new Error(`detector ${spec.id}: needs a pattern or a detect function`)
   const pattern = spec.pattern ? withFlags(spec.pattern) : undefined
-  const compiled: CompiledPattern | undefined = pattern && {
-    global: pattern,
+  const pools = pattern && {
+    global: regexPool(pattern),
     // anchored at its keywords, the pattern is tried only where they start
-    ...(spec.startsAtKeyword ? { sticky: new RegExp(pattern.source, `${pattern.flags.replace('g', '')}y`) } : {}),
-    free: { global: [], sticky: [] },
+    ...(spec.startsAtKeyword ? { sticky: regexPool(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}y`)) } : {}),
   }
   const keywords = spec.keywords.map((keyword) => keyword.toLowerCase())
   return {
@@ -143,6 +141,6 @@ export const defineDetector = (spec: DetectorSpec): DetectorDefinition => {
     examples: spec.examples,
     negatives: spec.negatives ?? [],
     source: `${pattern ? `${pattern.source}/${pattern.flags}` : ''}${spec.detect ? spec.detect.toString() : ''}${spec.validate ? spec.validate.toString() : ''}${spec.minEntropy ?? ''}${spec.startsAtKeyword ? 'startsAtKeyword' : ''}${typeof spec.context === 'function' ? spec.context.toString() : JSON.stringify(spec.context ?? '')}`,
-    detect: spec.detect ?? ((chunk) => matchPattern(spec, compiled as CompiledPattern, chunk)),
+    detect: spec.detect ?? ((chunk) => matchPattern(spec, pools as NonNullable<typeof pools>, chunk)),
   }
 }

@@ -145,6 +145,9 @@ const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (f
   const collect = (matches: RawMatch[], path: string) => {
     for (const match of matches) found.push({ ...match, path, entryPath: entry.path })
   }
+  /** an in-memory file (an archive member): whole, or in the same overlapping windows as a stream */
+  const scanBuffer = (bytes: Uint8Array, path: string) => collect(scanner.scanInWindows(bytes, { sourceType: 'file_final', path, key: '' }, windowSize), path)
+
   /** a whole file: to the pool (it copies the bytes), else scanned here */
   const scanWhole = (bytes: Uint8Array): FileResult => {
     if (pool) {
@@ -158,9 +161,6 @@ const scanFile = async (entry: LayerEntry, options: LayerScanOptions, notice: (f
     scanBuffer(bytes, entry.path)
     return found
   }
-
-  /** an in-memory file (an archive member): whole, or in the same overlapping windows as a stream */
-  const scanBuffer = (bytes: Uint8Array, path: string) => collect(scanner.scanInWindows(bytes, { sourceType: 'file_final', path, key: '' }, windowSize), path)
 
   // the first bytes tell whether the file is an archive worth opening
   const archives = options.archives && options.archives.readers.length > 0 && options.archives.limits.maxArchiveDepth > 0 ? options.archives : undefined

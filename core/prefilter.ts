@@ -68,15 +68,16 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
     }
   })
   const keywords = [...keywordIndex.keys()]
+  const keywordBytes = keywords.map((keyword) => encoder.encode(keyword))
   const longest = detectors.map((detector) => Math.max(0, ...detector.keywords.map((keyword) => encoder.encode(keyword).length)))
   const always = detectors.map((detector, i) => (detector.keywords.length === 0 ? i : -1)).filter((i) => i >= 0)
 
   // trie over lower-cased keyword bytes
   const goto: Map<number, number>[] = [new Map()]
   const outputs: number[][] = [[]]
-  keywords.forEach((keyword, k) => {
+  keywordBytes.forEach((bytes, k) => {
     let state = 0
-    for (const byte of encoder.encode(keyword)) {
+    for (const byte of bytes) {
       const b = lowerByte(byte)
       let next = goto[state].get(b)
       if (next === undefined) {
@@ -129,14 +130,14 @@ export const createPrefilter = (detectors: readonly Detector[]): Prefilter => {
   const detectorsOfState: number[][] = outputs.map((ks) => [...new Set(ks.flatMap((k) => keywordIndex.get(keywords[k]) ?? []))])
   // state -> [detector, keyword length] of the startsAtKeyword detectors it makes candidates
   const startsOfState: number[][] = outputs.map((ks) =>
-    ks.flatMap((k) => (keywordIndex.get(keywords[k]) ?? []).filter((i) => detectors[i].startsAtKeyword).flatMap((i) => [i, encoder.encode(keywords[k]).length])),
+    ks.flatMap((k) => (keywordIndex.get(keywords[k]) ?? []).filter((i) => detectors[i].startsAtKeyword).flatMap((i) => [i, keywordBytes[k].length])),
   )
   const wantsStarts = new Uint8Array(stateCount)
   startsOfState.forEach((list, state) => {
     wantsStarts[state] = list.length > 0 ? 1 : 0
   })
   // a keyword ending at `end` starts at or after end - longestOverall: where a lane must start to see it whole
-  const overlap = Math.max(0, ...keywords.map((keyword) => encoder.encode(keyword).length)) - 1
+  const overlap = Math.max(0, ...keywordBytes.map((bytes) => bytes.length)) - 1
 
   // per lane and accepting state, the run being extended: its index in the lane's runs, or -1
   const openRun = Array.from({ length: LANES }, () => new Int32Array(stateCount).fill(-1))

@@ -6,7 +6,7 @@
  * at the run's place, with the decoded value.
  */
 import { Buffer } from 'node:buffer'
-import type { Detector, ScanChunk } from './contracts.ts'
+import type { Detector, DetectorContext, ScanChunk } from './contracts.ts'
 import { type EncodedBlob, findEncodedBlobs, findEncodedBlobsInText } from './encoded-content.ts'
 import { type Candidate, createPrefilter, type Prefilter } from './prefilter.ts'
 import type { Confidence, SourceType } from './result.ts'
@@ -48,7 +48,8 @@ const utf16Encoding = (bytes: Uint8Array): 'utf-16le' | 'utf-16be' | undefined =
   return undefined
 }
 
-const DEFAULT_CONTEXT = { before: 1024, after: 8192 }
+/** The text a detector gets around each keyword hit unless it asks for more (Detector.context). */
+export const KEYWORD_WINDOW_CONTEXT: DetectorContext = { before: 1024, after: 8192 }
 
 /**
  * How far a window edge may move to reach a line break. Minified bundles have lines of megabytes:
@@ -87,7 +88,7 @@ const edgeAfter = (text: string, at: number): number => {
  * whole text when the detector asks for it or has no keywords.
  */
 export const windowsFor = (candidate: Candidate, text: string, path = ''): [number, number][] => {
-  const wanted = candidate.detector.context ?? DEFAULT_CONTEXT
+  const wanted = candidate.detector.context ?? KEYWORD_WINDOW_CONTEXT
   const context = typeof wanted === 'function' ? wanted(path) : wanted
   if (context === 'file' || candidate.runs.length === 0) return [[0, text.length]]
   const windows: [number, number][] = []
@@ -155,7 +156,7 @@ const lineLocator = (text: string, firstLine: number) => {
  * Line breaks before an offset, counted lazily: offsets asked for ascend, so the bytes are counted
  * once at most, and only as far as a match needs (large files rarely hold one).
  */
-export const lineCounter = (bytes: Uint8Array): ((offset: number) => number) => {
+const lineCounter = (bytes: Uint8Array): ((offset: number) => number) => {
   let counted = 0
   let breaks = 0
   return (offset) => {
@@ -292,9 +293,10 @@ export class TextScanner {
     for (const candidate of candidates) {
       const { detector } = candidate
       // a detector anchored at its keywords tries them all in the whole text; the rest read windows
-      const spans: [number, number][] = candidate.starts ? [[0, chunk.text.length]] : windowsFor(candidate, chunk.text, chunk.path)
-      for (const [from, to] of spans) {
-        const part = candidate.starts ? { ...chunk, keywordStarts: candidate.starts } : from === 0 && to === chunk.text.length ? chunk : { ...chunk, text: chunk.text.slice(from, to) }
+      const parts: [ScanChunk, number][] = candidate.starts
+        ? [[{ ...chunk, keywordStarts: candidate.starts }, 0]]
+        : windowsFor(candidate, chunk.text, chunk.path).map(([from, to]) => [from === 0 && to === chunk.text.length ? chunk : { ...chunk, text: chunk.text.slice(from, to) }, from])
+      for (const [part, from] of parts) {
         for (const match of detector.detect(part)) {
           if (match.end + from + window.baseOffset <= window.skipBefore) continue
           found.push({

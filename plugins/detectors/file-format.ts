@@ -11,6 +11,7 @@
  */
 import { Buffer } from 'node:buffer'
 import type { DetectorContext, DetectorMatch, ScanChunk } from '../../core/contracts.ts'
+import { KEYWORD_WINDOW_CONTEXT } from '../../core/text-scanner.ts'
 import { type DetectorDefinition, type DetectorSpec, defineDetector } from '../../core/detector.ts'
 
 /**
@@ -38,19 +39,17 @@ export interface FileFormatSpec extends Omit<DetectorSpec, 'pattern' | 'validate
   parsesInPlace?: (path: string) => boolean
 }
 
-/** Outside its own files, a file-format detector reads what the other detectors read around their keywords. */
-const KEYWORD_WINDOWS: DetectorContext = { before: 1024, after: 8192 }
-
 export const defineFileFormatDetector = ({ parsesInPlace, ...spec }: FileFormatSpec): FileFormatDetector => {
   const detector = defineDetector(spec)
   return {
-  ...detector,
-  source: `${detector.source}${parsesInPlace?.toString() ?? ''}`,
-  fileFormat: true,
-  context: parsesInPlace ? (path: string) => (parsesInPlace(path) ? 'file' : KEYWORD_WINDOWS) : 'file',
-  fileExamples: spec.fileExamples,
-  fileNegatives: spec.fileNegatives ?? [],
-}
+    ...detector,
+    source: `${detector.source}${parsesInPlace?.toString() ?? ''}`,
+    fileFormat: true,
+    // outside its own files it reads what the other detectors read around their keywords
+    context: parsesInPlace ? (path: string) => (parsesInPlace(path) ? 'file' : KEYWORD_WINDOW_CONTEXT) : 'file',
+    fileExamples: spec.fileExamples,
+    fileNegatives: spec.fileNegatives ?? [],
+  }
 }
 
 /** The path's segments: archive members (`a.jar!x/y`) split like directories. */
@@ -81,6 +80,19 @@ export function* linesOf(text: string, from = 0, to = text.length): Iterable<Lin
     yield { start, end: stop, text: text.slice(start, stop) }
     start = end + 1
   }
+}
+
+/**
+ * Whether a line of `text` starts with `prefix` and matches `line` as a whole. Lines are found with
+ * indexOf: source code says `kind:` on every other line, but rarely at a line's very start.
+ */
+export const hasLine = (text: string, prefix: string, line: RegExp): boolean => {
+  for (let at = text.startsWith(prefix) ? 0 : text.indexOf(`\n${prefix}`); at !== -1; at = text.indexOf(`\n${prefix}`, at + 1)) {
+    const start = text[at] === '\n' ? at + 1 : at
+    const end = text.indexOf('\n', start)
+    if (line.test(text.slice(start, end === -1 ? text.length : end).replace(/\r$/, ''))) return true
+  }
+  return false
 }
 
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g

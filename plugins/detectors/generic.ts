@@ -74,6 +74,9 @@ export const classifyKey = (key: string): CredentialKind | undefined => {
 
 // --- values ---
 
+/** the shortest value judgeCredentialValue accepts (a quoted password) */
+const MIN_VALUE_LENGTH = 6
+
 const NOT_VALUES = new Set([
   'true', 'false', 'yes', 'no', 'on', 'off', 'null', 'nil', 'none', 'undefined', 'required', 'optional', 'string', 'str',
   'bool', 'boolean', 'int', 'integer', 'number', 'bytes', 'object', 'any', 'secret', 'password', 'token', 'redacted',
@@ -136,7 +139,7 @@ const characterClasses = (value: string): number =>
  */
 export const judgeCredentialValue = (rawValue: string, kind: CredentialKind, quoted: boolean, key: string): Confidence | undefined => {
   const value = rawValue.trim()
-  const minLength = kind === 'password' ? (quoted ? 6 : 8) : 10
+  const minLength = kind === 'password' ? (quoted ? MIN_VALUE_LENGTH : 8) : 10
   if (value.length < minLength || value.length > 400) return undefined
   if (/\s/.test(value)) return undefined
   if (NOT_VALUES.has(value.toLowerCase())) return undefined
@@ -173,8 +176,7 @@ const ASSIGNMENT =
 /** `[A-Za-z0-9_.-]` */
 const isIdentifierChar = (code: number): boolean =>
   (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95 || code === 46 || code === 45
-/** the shortest value judgeCredentialValue accepts (a quoted password) */
-const MIN_VALUE_LENGTH = 6
+
 const BARE_SPACE_KEYS = new Set(['password', 'passwd', 'pass', 'requirepass', 'masterauth'])
 
 /**

@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer'
 import type { DetectorMatch, ScanChunk } from '../../core/contracts.ts'
 import type { Confidence } from '../../core/result.ts'
 import { awsCanaryService } from './aws.ts'
-import { credible, defineFileFormatDetector, fileNameOf, type FileFormatDetector, linesOf, pathEndsWith, secretOfBasicAuth, unquote, writtenInto } from './file-format.ts'
+import { credible, defineFileFormatDetector, fileNameOf, type FileFormatDetector, hasLine, linesOf, pathEndsWith, secretOfBasicAuth, unquote, writtenInto } from './file-format.ts'
 import { type JsonNode, jsonObjectsIn, member, stringMember } from './json-locations.ts'
 
 // --- INI (the AWS files; .pypirc uses it too) ---
@@ -114,19 +114,6 @@ function* dockerConfigs(chunk: ScanChunk): Iterable<DetectorMatch> {
 // --- kubeconfig ---
 
 const KUBE_SECRET_KEYS = new Set(['token', 'password', 'client-key-data', 'id-token', 'refresh-token', 'client-secret', 'access-token'])
-
-/**
- * Whether a line of `text` starts with `prefix` and matches `line` as a whole. Lines are found with
- * indexOf: source code says `kind:` on every other line, but rarely at a line's very start.
- */
-const hasLine = (text: string, prefix: string, line: RegExp): boolean => {
-  for (let at = text.startsWith(prefix) ? 0 : text.indexOf(`\n${prefix}`); at !== -1; at = text.indexOf(`\n${prefix}`, at + 1)) {
-    const start = text[at] === '\n' ? at + 1 : at
-    const end = text.indexOf('\n', start)
-    if (line.test(text.slice(start, end === -1 ? text.length : end).replace(/\r$/, ''))) return true
-  }
-  return false
-}
 
 const isKubeconfig = (chunk: ScanChunk): boolean =>
   pathEndsWith(chunk.path, '.kube', 'config') ||

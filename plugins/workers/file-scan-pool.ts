@@ -106,7 +106,7 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     detectorIds: detectors.map((detector) => detector.id),
     ...(!builtin && options.detectorsFrom ? { detectorsFrom: { module: options.detectorsFrom.module.href, options: options.detectorsFrom.options } } : {}),
   }
-  const workerCount = Math.max(1, Math.floor(options.workers ?? availableParallelism() - 1))
+  const requested = Math.max(1, Math.floor(options.workers ?? availableParallelism() - 1))
   const maxBacklog = options.maxBacklogBytes ?? DEFAULT_BACKLOG
 
   let fallback: TextScanner | undefined
@@ -187,7 +187,6 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
   }
 
   // settles once every worker is ready or has failed, with the number ready
-  let startingCount = 0
   let readyCount = 0
   let allStarted: (count: number) => void = () => {}
   const ready = new Promise<number>((resolve) => (allStarted = resolve))
@@ -195,10 +194,10 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
   const starting = (slot: WorkerSlot, ok: boolean) => {
     if (!startingSlots.delete(slot)) return
     if (ok) readyCount++
-    if (--startingCount === 0) allStarted(readyCount)
+    if (startingSlots.size === 0) allStarted(readyCount)
   }
 
-  for (let i = 0; i < workerCount; i++) {
+  for (let i = 0; i < requested; i++) {
     let worker: Worker
     try {
       // the worker inherits the process's flags, but --input-type (node -e scripts) stops it loading a file
@@ -210,7 +209,6 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     const slot: WorkerSlot = { worker, ready: false, batches: new Map(), bytes: 0 }
     slots.push(slot)
     startingSlots.add(slot)
-    startingCount++
     worker.unref?.()
     worker.on('message', (message: BatchReply | WorkerReady) => {
       if ('ready' in message) {
@@ -238,7 +236,7 @@ export const fileScanPool = (options: FileScanPoolOptions): FileScanWorkers | un
     })
   }
 
-  if (startingCount === 0) allStarted(0)
+  if (startingSlots.size === 0) allStarted(0)
 
   let current: Batch | undefined
   let flushScheduled = false
